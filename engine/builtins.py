@@ -1,0 +1,11 @@
+"""The engine's own hook implementations, registered like any plugin's."""
+
+from __future__ import annotations
+
+from .fieldtypes import FieldType, builtin_field_types
+from .hookspecs import hookimpl
+
+
+@hookimpl
+def blocks_field_types() -> list[FieldType]:
+    return builtin_field_types()

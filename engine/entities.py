@@ -1,0 +1,266 @@
+"""Entities: a definition compiled into fields, a real table and a record validator.
+
+An entity definition is a JSON Schema for one record. :func:`compile_entity` checks what
+the meta-schema cannot (field types, references, index fields, system names) and builds
+the SQLAlchemy Core table and the ``jsonschema`` validator the record service uses.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from jsonschema import Draft202012Validator, FormatChecker
+
+from .definitions import pointer
+from .errors import DefinitionError
+from .fieldtypes import FieldType, infer_field_type
+
+SYSTEM_FIELDS = (
+    "id", "version", "state", "owner_id",
+    "created_at", "created_by", "updated_at", "updated_by",
+)
+TABLE_PREFIX = "ent_"
+ON_DELETE = ("restrict", "cascade", "set_null")
+#: Keywords that describe a field to people but do not change what values it takes.
+PRESENTATION_KEYS = frozenset({"x-label", "title", "description", "$comment", "examples",
+                               "x-options", "x-renamed-from", "x-index", "x-on-delete"})
+
+FORMAT_CHECKER = FormatChecker(("date", "date-time", "email", "uri", "regex"))
+
+
+def table_name(entity: str) -> str:
+    return TABLE_PREFIX + entity
+
+
+def constraint_name(prefix: str, table: str, columns: list[str]) -> str:
+    """A constraint or index name that stays within PostgreSQL's 63 characters."""
+    name = f"{prefix}_{table}_{'_'.join(columns)}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:16]
+    return f"{prefix}_{table[:40]}_{digest}"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of an entity, as the engine uses it."""
+
+    name: str
+    type: FieldType
+    schema: Mapping[str, Any]
+    required: bool
+    unique: bool
+    indexed: bool
+    label: Mapping[str, str]
+    ref: str | None = None
+    on_delete: str = "restrict"
+
+    @property
+    def value_schema(self) -> dict[str, Any]:
+        """The JSON Schema a value of this field must pass: the type's base plus the field's
+        own keywords, without the ``x-`` annotations."""
+        merged = {**self.type.json_schema}
+        merged.update({k: v for k, v in self.schema.items() if not k.startswith("x-")})
+        merged.pop("default", None)
+        if self.type.name == "select" and "enum" not in merged and self.schema.get("x-options"):
+            merged["enum"] = list(self.schema["x-options"])
+        return merged
+
+    @property
+    def data_signature(self) -> Any:
+        """What decides which values fit this field; a change to it needs the data checked."""
+        return (self.type.name, self.ref, self.required,
+                {k: v for k, v in self.schema.items() if k not in PRESENTATION_KEYS})
+
+    def to_db(self, value: Any) -> Any:
+        return None if value is None else self.type.to_db(value)
+
+    def from_db(self, value: Any) -> Any:
+        return None if value is None else self.type.from_db(value)
+
+
+@dataclass
+class Entity:
+    """A published (or planned) entity: its fields, its table and its record validator."""
+
+    name: str
+    document: Mapping[str, Any]
+    fields: dict[str, Field]
+    table: sa.Table
+    validator: Draft202012Validator
+    search_fields: tuple[str, ...]
+    unique_sets: tuple[tuple[str, ...], ...] = ()
+    label: Mapping[str, str] = field(default_factory=dict)
+
+    def column(self, name: str) -> sa.Column[Any]:
+        return self.table.c[name]
+
+
+def _field_errors(name: str, prop: Mapping[str, Any], types: Mapping[str, FieldType]
+                  ) -> Iterator[tuple[str, str]]:
+    at = ("properties", name)
+    if name in SYSTEM_FIELDS:
+        yield pointer(*at), f"{name!r} is a system field and cannot be defined"
+        return
+    type_name = prop.get("x-field") or infer_field_type(prop)
+    field_type = types.get(type_name)
+    if type_name == "formula":
+        yield pointer(*at, "x-field"), "formula fields arrive with the rule language"
+        return
+    if field_type is None:
+        yield pointer(*at, "x-field"), "unknown field type"
+        return
+    expected = field_type.json_schema.get("type")
+    if "type" in prop and expected is not None and prop["type"] != expected:
+        if not (expected == "number" and prop["type"] == "integer"):
+            yield pointer(*at, "type"), f"a {type_name} field is of JSON type {expected!r}"
+    if field_type.is_reference and "x-ref" not in prop:
+        yield pointer(*at), "a reference field names its target entity in x-ref"
+    if not field_type.is_reference:
+        for key in ("x-ref", "x-on-delete"):
+            if key in prop:
+                yield pointer(*at, key), "only a reference field takes this keyword"
+    options = prop.get("x-options")
+    if options and "enum" in prop:
+        for option in options:
+            if option not in prop["enum"]:
+                yield pointer(*at, "x-options", option), "is not one of the field's enum values"
+
+
+def _index_errors(document: Mapping[str, Any], names: set[str]) -> Iterator[tuple[str, str]]:
+    for i, required in enumerate(document.get("required", [])):
+        if required not in names:
+            yield pointer("required", i), f"no field named {required!r}"
+    for key in ("x-indexes", "x-unique"):
+        for i, columns in enumerate(document.get(key, [])):
+            for j, column in enumerate(columns):
+                if column not in names:
+                    yield pointer(key, i, j), f"no field named {column!r}"
+    for i, column in enumerate(document.get("x-search", [])):
+        if column not in names:
+            yield pointer("x-search", i), f"no field named {column!r}"
+    title = document.get("x-title-field")
+    if title is not None and title not in names:
+        yield "/x-title-field", f"no field named {title!r}"
+    for name, prop in document.get("properties", {}).items():
+        currency_field = prop.get("x-currency-field")
+        if currency_field is not None and currency_field not in names:
+            yield pointer("properties", name, "x-currency-field"), (
+                f"no field named {currency_field!r}")
+
+
+def _build_fields(document: Mapping[str, Any], types: Mapping[str, FieldType]
+                  ) -> dict[str, Field]:
+    required = set(document.get("required", []))
+    fields = {}
+    for name, prop in document["properties"].items():
+        field_type = types[prop.get("x-field") or infer_field_type(prop)]
+        fields[name] = Field(
+            name=name,
+            type=field_type,
+            schema=prop,
+            required=name in required,
+            unique=bool(prop.get("x-unique")),
+            indexed=bool(prop.get("x-index")) or field_type.is_reference,
+            label=prop.get("x-label", {}),
+            ref=prop.get("x-ref"),
+            on_delete=prop.get("x-on-delete", "restrict"),
+        )
+    return fields
+
+
+def _default_errors(fields: Mapping[str, Field]) -> Iterator[tuple[str, str]]:
+    for f in fields.values():
+        if "default" in f.schema:
+            checker = Draft202012Validator(f.value_schema, format_checker=FORMAT_CHECKER)
+            for error in checker.iter_errors(f.schema["default"]):
+                yield pointer("properties", f.name, "default"), error.message
+
+
+def system_columns() -> list[sa.Column[Any]]:
+    """The columns every entity table has (DESIGN.md, "Storage")."""
+    return [
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("owner_id", sa.String(64), index=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("created_by", sa.String(64)),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+        sa.Column("updated_by", sa.String(64)),
+    ]
+
+
+def build_table(name: str, fields: Mapping[str, Field], document: Mapping[str, Any],
+                metadata: sa.MetaData) -> sa.Table:
+    """The SQLAlchemy Core table of an entity, with its indexes and unique constraints."""
+    tname = table_name(name)
+    columns: list[Any] = system_columns()
+    columns += [sa.Column(f.name, f.type.column(f.schema)) for f in fields.values()]
+    table = sa.Table(tname, metadata, *columns)
+    # Unique rules are unique indexes, not constraints: every database can add and drop
+    # an index in place, while SQLite would have to copy the table for a constraint.
+    sa.Index(constraint_name("ix", tname, ["owner_id"]), table.c.owner_id)
+    for f in fields.values():
+        if f.unique or f.indexed:
+            prefix = "uq" if f.unique else "ix"
+            sa.Index(constraint_name(prefix, tname, [f.name]), table.c[f.name], unique=f.unique)
+    for group in document.get("x-unique", []):
+        sa.Index(constraint_name("uq", tname, list(group)), *(table.c[c] for c in group),
+                 unique=True)
+    for group in document.get("x-indexes", []):
+        sa.Index(constraint_name("ix", tname, list(group)), *(table.c[c] for c in group))
+    return table
+
+
+def record_schema(fields: Mapping[str, Field]) -> dict[str, Any]:
+    """The JSON Schema one record's field values must pass (system keys are not in it)."""
+    return {
+        "type": "object",
+        "properties": {f.name: f.value_schema for f in fields.values()},
+        "required": [f.name for f in fields.values() if f.required],
+        "additionalProperties": False,
+    }
+
+
+def compile_entity(document: Mapping[str, Any], types: Mapping[str, FieldType],
+                   metadata: sa.MetaData | None = None) -> Entity:
+    """Check an entity definition beyond its meta-schema and compile it.
+
+    :raises DefinitionError: with every problem, keyed by JSON Pointer.
+    """
+    properties = document.get("properties", {})
+    errors = [e for n, p in properties.items() for e in _field_errors(n, p, types)]
+    errors += _index_errors(document, set(properties))
+    if errors:
+        raise DefinitionError(errors)
+    fields = _build_fields(document, types)
+    errors = list(_default_errors(fields))
+    if errors:
+        raise DefinitionError(errors)
+    search = document.get("x-search") or [f.name for f in fields.values() if f.type.searchable]
+    unique_sets = tuple(tuple(g) for g in document.get("x-unique", []))
+    table = build_table(document["name"], fields, document, metadata or sa.MetaData())
+    return Entity(
+        name=document["name"],
+        document=copy.deepcopy(dict(document)),
+        fields=fields,
+        table=table,
+        validator=Draft202012Validator(record_schema(fields), format_checker=FORMAT_CHECKER),
+        search_fields=tuple(search),
+        unique_sets=unique_sets,
+        label=document.get("label", {}),
+    )
+
+
+def reference_errors(entities: Mapping[str, Entity]) -> Iterator[tuple[str, str, str]]:
+    """Yield ``(entity, json_pointer, message)`` for each reference to a missing entity."""
+    for entity in entities.values():
+        for f in entity.fields.values():
+            if f.ref is not None and f.ref not in entities:
+                yield (entity.name, pointer("properties", f.name, "x-ref"),
+                       f"no entity named {f.ref!r}")

@@ -1,0 +1,244 @@
+"""Field types: what a field's value is in JSON, in the database, and how it converts.
+
+Every type, built-in or from a plugin, is a :class:`FieldType` registered through the
+``blocks_field_types`` hook (see :mod:`blockscrm.engine.builtins`), so the engine has one
+registry and one path for both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+#: A database type for one property schema (``{"type": "string", "maxLength": 80, ...}``).
+ColumnFactory = Callable[[Mapping[str, Any]], sa.types.TypeEngine[Any]]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """One kind of field: its JSON shape, its column, its conversions and what filters it takes.
+
+    ``to_db``/``from_db`` translate between the record's JSON value and the column's
+    Python value; ``convert`` turns a value of another type into this one (used when a
+    publish changes a field's type) and raises ``ValueError`` when it cannot.
+    """
+
+    name: str
+    json_schema: Mapping[str, Any]
+    column: ColumnFactory
+    to_db: Callable[[Any], Any] = _identity
+    from_db: Callable[[Any], Any] = _identity
+    convert: Callable[[Any], Any] = _identity
+    #: Operators a filter may apply to this type, beyond ``==``, ``!=``, ``in`` and ``is_empty``.
+    operators: frozenset[str] = field(default_factory=frozenset)
+    #: Whether full-text search looks into this field.
+    searchable: bool = False
+    #: Whether the value names a record of another entity (``x-ref``).
+    is_reference: bool = False
+    #: Whether the value is a JSON array stored as one JSON column.
+    is_array: bool = False
+
+
+ORDERED = frozenset({"<", "<=", ">", ">=", "between"})
+TEXTUAL = frozenset({"contains", "starts_with"}) | ORDERED
+ARRAY = frozenset({"contains"})
+
+# --- conversions ------------------------------------------------------------------------
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _to_integer(value: Any) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    number = Decimal(str(value).strip())
+    if number != number.to_integral_value():
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(number)
+
+
+def _to_number(value: Any) -> float | int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return value
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _to_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes", "y"}:
+        return True
+    if text in {"false", "0", "no", "n"}:
+        return False
+    raise ValueError(f"{value!r} is not a yes/no value")
+
+
+def _to_date(value: Any) -> str:
+    return dt.date.fromisoformat(str(value).strip()[:10]).isoformat()
+
+
+def _parse_datetime(value: Any) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(str(value).strip())
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment
+
+
+def _to_datetime(value: Any) -> str:
+    return _datetime_out(_parse_datetime(value))
+
+
+def _datetime_out(moment: dt.datetime | None) -> str | None:
+    """Datetimes are stored as naive UTC and travel as RFC 3339 with ``Z``."""
+    if moment is None:
+        return None
+    return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds") + "Z"
+
+
+def _date_in(value: str | None) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(value)
+
+
+def _date_out(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _datetime_in(value: str | None) -> dt.datetime | None:
+    return None if value is None else _parse_datetime(value)
+
+
+def _to_list(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            parsed = json.loads(stripped)
+            if isinstance(parsed, list):
+                return parsed
+        return [part.strip() for part in stripped.split(",") if part.strip()]
+    raise ValueError(f"{value!r} is not a list")
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+# --- columns ----------------------------------------------------------------------------
+
+
+def _string_column(schema: Mapping[str, Any]) -> sa.types.TypeEngine[Any]:
+    length = schema.get("maxLength")
+    return sa.String(length) if isinstance(length, int) and length <= 1000 else sa.Text()
+
+
+def _text_column(schema: Mapping[str, Any]) -> sa.types.TypeEngine[Any]:
+    return sa.Text()
+
+
+def _numeric_column(schema: Mapping[str, Any]) -> sa.types.TypeEngine[Any]:
+    scale = int(schema.get("x-scale", 4))
+    return sa.Numeric(24, scale, asdecimal=False)
+
+
+def _json_column(schema: Mapping[str, Any]) -> sa.types.TypeEngine[Any]:
+    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def _const(column_type: sa.types.TypeEngine[Any]) -> ColumnFactory:
+    return lambda schema: column_type
+
+
+def builtin_field_types() -> list[FieldType]:
+    """The field types every workspace has (DESIGN.md, "Shapes")."""
+    text = {"type": "string"}
+    number = {"type": "number"}
+    return [
+        FieldType("text", text, _string_column, convert=_to_text,
+                  operators=TEXTUAL, searchable=True),
+        FieldType("long_text", text, _text_column, convert=_to_text,
+                  operators=TEXTUAL, searchable=True),
+        FieldType("email", {"type": "string", "format": "email", "maxLength": 254},
+                  _string_column, convert=lambda v: _to_text(v).strip(),
+                  operators=TEXTUAL, searchable=True),
+        FieldType("phone", {"type": "string", "maxLength": 40,
+                            "pattern": r"^\+?[0-9 ()./-]{3,40}$"},
+                  _string_column, convert=lambda v: _to_text(v).strip(),
+                  operators=TEXTUAL, searchable=True),
+        FieldType("url", {"type": "string", "format": "uri", "maxLength": 2000},
+                  _text_column, convert=lambda v: _to_text(v).strip(), operators=TEXTUAL),
+        FieldType("integer", {"type": "integer"}, _const(sa.BigInteger()),
+                  convert=_to_integer, operators=ORDERED),
+        FieldType("decimal", number, _numeric_column, convert=_to_number, operators=ORDERED),
+        FieldType("currency", number, _numeric_column, convert=_to_number, operators=ORDERED),
+        FieldType("percent", number, _numeric_column, convert=_to_number, operators=ORDERED),
+        FieldType("boolean", {"type": "boolean"}, _const(sa.Boolean()), convert=_to_boolean),
+        FieldType("date", {"type": "string", "format": "date"}, _const(sa.Date()),
+                  to_db=_date_in, from_db=_date_out, convert=_to_date, operators=ORDERED),
+        FieldType("datetime", {"type": "string", "format": "date-time"},
+                  _const(sa.DateTime()), to_db=_datetime_in, from_db=_datetime_out,
+                  convert=_to_datetime, operators=ORDERED),
+        FieldType("select", text, _const(sa.String(100)), convert=_to_text, operators=ORDERED),
+        FieldType("multi_select", {"type": "array", "uniqueItems": True}, _json_column,
+                  convert=_to_list, operators=ARRAY, is_array=True),
+        FieldType("tags", {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+                  _json_column, convert=_to_list, operators=ARRAY, is_array=True),
+        FieldType("reference", {"type": "string", "maxLength": 32}, _const(sa.String(32)),
+                  convert=_to_text, is_reference=True),
+        FieldType("user", {"type": "string", "maxLength": 64}, _const(sa.String(64)),
+                  convert=_to_text),
+        FieldType("json", {}, _json_column, convert=_to_json),
+    ]
+
+
+def infer_field_type(schema: Mapping[str, Any]) -> str:
+    """The field type of a property that names none with ``x-field``, from its JSON shape."""
+    json_type = schema.get("type")
+    if json_type == "string":
+        if "enum" in schema:
+            return "select"
+        return {"date": "date", "date-time": "datetime", "email": "email",
+                "uri": "url"}.get(schema.get("format", ""), "text")
+    if json_type == "integer":
+        return "integer"
+    if json_type == "number":
+        return "decimal"
+    if json_type == "boolean":
+        return "boolean"
+    if json_type == "array":
+        items = schema.get("items")
+        return "multi_select" if isinstance(items, dict) and "enum" in items else "tags"
+    return "json"

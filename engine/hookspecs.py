@@ -1,0 +1,32 @@
+"""The engine's hook specifications: every extension point, built-in or plugin, in one place.
+
+Built-ins are registered as a plugin too (:mod:`blockscrm.engine.builtins`), so the
+engine's registries are filled through these hooks from the first line of code.
+Implementations are found through the entry-point group ``blockscrm.plugins``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .fieldtypes import FieldType
+
+PROJECT = "blockscrm"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- Registries ---------------------------------------------------------------------------
+
+
+@hookspec
+def blocks_field_types() -> list[FieldType]:
+    """Return the field types this plugin adds.
+
+    Called once when a workspace opens. A field type's ``name`` is what entity
+    definitions write in ``x-field``; two plugins may not register the same name.
+    """

@@ -1,0 +1,297 @@
+"""The metadata service: drafts, plan, publish, and every published version.
+
+Definitions are edited as drafts and made live by :meth:`MetadataService.publish`, which
+applies the :class:`~blockscrm.engine.plan.Plan` for all drafts in one transaction.
+Every published version is kept, so any two can be diffed and an earlier one restored
+(as a draft, through a plan like any other change).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .definitions import KINDS, check_envelope, pointer
+from .entities import compile_entity, reference_errors
+from .errors import Conflict, DefinitionError, NotFound
+from .plan import Plan, Planner
+from .store import DefinitionVersion, Draft, Publish, utcnow
+
+if TYPE_CHECKING:
+    from .workspace import Catalog, Workspace
+
+Document = dict[str, Any]
+Decisions = Mapping[str, Mapping[str, Any]]
+#: Keys publishing sets; a draft's own value for them is ignored.
+MANAGED_KEYS = ("version",)
+
+
+def diff_documents(before: Any, after: Any, path: tuple[str | int, ...] = ()
+                   ) -> Iterator[dict[str, Any]]:
+    """Yield each difference between two JSON documents as ``{op, path, before, after}``."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in sorted(set(before) | set(after)):
+            if key not in after:
+                yield {"op": "remove", "path": pointer(*path, key), "before": before[key]}
+            elif key not in before:
+                yield {"op": "add", "path": pointer(*path, key), "after": after[key]}
+            else:
+                yield from diff_documents(before[key], after[key], (*path, key))
+    elif before != after:
+        yield {"op": "replace", "path": pointer(*path), "before": before, "after": after}
+
+
+class MetadataService:
+    """Drafts, plans, publishes and versions of one workspace's definitions."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+
+    # --- drafts ---------------------------------------------------------------------------
+
+    def check(self, document: Any) -> Document:
+        """Validate a definition on its own (meta-schema, then its kind's own rules).
+
+        :raises DefinitionError: with every problem keyed by JSON Pointer.
+        """
+        check_envelope(document)
+        document = {k: v for k, v in copy.deepcopy(document).items() if k not in MANAGED_KEYS}
+        if document["kind"] == "entity":
+            compile_entity(document, self.ws.field_types)
+        return document
+
+    def create(self, document: Any, *, actor: str | None = None) -> Document:
+        """Save a new definition as a draft.
+
+        :raises Conflict: when a definition of that kind and name exists.
+        """
+        document = self.check(document)
+        with self.ws.transaction() as conn:
+            key = (document["kind"], document["name"])
+            if self._draft(conn, *key) is not None or self._published(conn, *key) is not None:
+                raise Conflict(f"a {key[0]} named {key[1]!r} exists already")
+            self._save(conn, document, actor)
+        return document
+
+    def replace(self, kind: str, name: str, document: Any, *,
+                actor: str | None = None) -> Document:
+        """Save ``document`` as the draft of an existing (or new) definition."""
+        document = self.check(document)
+        if (document["kind"], document["name"]) != (kind, name):
+            raise DefinitionError({"/name": [f"must be {name!r}, as in the address"]})
+        with self.ws.transaction() as conn:
+            self._save(conn, document, actor)
+        return document
+
+    def get(self, kind: str, name: str) -> Document:
+        """The draft where one exists, else the published definition."""
+        with self.ws.reading() as conn:
+            draft = self._draft(conn, kind, name)
+            if draft is not None and draft.document is not None:
+                return dict(draft.document)
+            published = self._published(conn, kind, name)
+        if published is None or (draft is not None and draft.document is None):
+            raise NotFound(f"no {kind} named {name!r}")
+        return published
+
+    def list(self, kind: str) -> list[Document]:
+        """Every definition of a kind: drafts over the published ones, by name."""
+        if kind not in KINDS:
+            raise NotFound(f"no definition kind named {kind!r}")
+        with self.ws.reading() as conn:
+            documents = {n: d for (k, n), d in self.ws.catalog(conn).documents.items()
+                         if k == kind}
+            for name, document in conn.execute(sa.select(Draft.name, Draft.document)
+                                               .where(Draft.kind == kind)):
+                if document is None:
+                    documents.pop(name, None)
+                else:
+                    documents[name] = document
+        return [documents[n] for n in sorted(documents)]
+
+    def delete(self, kind: str, name: str, *, actor: str | None = None) -> None:
+        """Discard an unpublished draft, or mark a published definition for deletion."""
+        with self.ws.transaction() as conn:
+            published = self._published(conn, kind, name)
+            draft = self._draft(conn, kind, name)
+            if published is None and draft is None:
+                raise NotFound(f"no {kind} named {name!r}")
+            if published is None:
+                conn.execute(sa.delete(Draft).where(Draft.kind == kind, Draft.name == name))
+            else:
+                self._save(conn, None, actor, kind=kind, name=name)
+
+    def discard(self, kind: str, name: str) -> None:
+        """Drop the pending draft (edit or deletion) of a definition."""
+        with self.ws.transaction() as conn:
+            done = conn.execute(sa.delete(Draft).where(Draft.kind == kind, Draft.name == name))
+            if not done.rowcount:
+                raise NotFound(f"no draft of {kind} {name!r}")
+
+    # --- plan and publish -----------------------------------------------------------------
+
+    def plan(self, *, decisions: Decisions | None = None) -> Plan:
+        """What publishing every draft would do now, with its effect on existing rows."""
+        with self.ws.reading() as conn:
+            return self._plan(conn, decisions)[0]
+
+    def publish(self, *, confirm: bool = False, decisions: Decisions | None = None,
+                actor: str | None = None) -> Plan:
+        """Apply the plan for all drafts in one transaction and answer it.
+
+        ``decisions`` answers what a plan asks (``{"deal.amount": {"fill": 0}}`` for rows
+        whose values would not fit). Destructive steps need ``confirm=True``.
+
+        :raises DefinitionError: when a draft is invalid with the others.
+        :raises Conflict: carrying the plan, when a step is blocked, waits for a decision,
+            or is destructive without ``confirm``.
+        """
+        with self.ws.transaction() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7301)"))
+            current = self.ws.catalog(conn)
+            plan, target, drafts = self._plan(conn, decisions)
+            if not plan.definitions:
+                return plan
+            if plan.waiting:
+                reasons = "; ".join(f"{s.summary}: {s.blocked}" for s in plan.waiting)
+                raise Conflict(f"The plan cannot be applied: {reasons}", plan=plan)
+            if plan.destructive and not confirm:
+                raise Conflict("The plan has destructive steps; publish with confirm",
+                               plan=plan)
+            publish_id = conn.execute(
+                sa.insert(Publish).values(published_at=utcnow(), published_by=actor,
+                                          plan=plan.to_dict())
+                .returning(Publish.id)).scalar_one()
+            # No catalog is read from here on: one built inside this transaction must not be
+            # cached under the new version before it commits.
+            Planner(conn, current, target, decisions).apply(plan, publish_id)
+            for (kind, name), document in sorted(drafts.items()):
+                self._record_version(conn, publish_id, kind, name, document)
+            conn.execute(sa.delete(Draft))
+        return plan
+
+    def _plan(self, conn: sa.Connection, decisions: Decisions | None
+              ) -> tuple[Plan, Catalog, dict[tuple[str, str], Document | None]]:
+        current = self.ws.catalog(conn)
+        drafts = {(k, n): d for k, n, d in conn.execute(
+            sa.select(Draft.kind, Draft.name, Draft.document))}
+        documents = dict(current.documents)
+        definitions = []
+        for (kind, name), document in sorted(drafts.items()):
+            exists = (kind, name) in documents
+            if document is None:
+                if exists:
+                    documents.pop((kind, name))
+                    definitions.append({"kind": kind, "name": name, "action": "delete"})
+            elif _unversioned(documents.get((kind, name))) != _unversioned(document):
+                documents[(kind, name)] = document
+                definitions.append({"kind": kind, "name": name,
+                                    "action": "update" if exists else "create"})
+        target = self._compile_all(documents)
+        plan = Planner(conn, current, target, decisions).plan(definitions)
+        return plan, target, {(d["kind"], d["name"]): drafts[(d["kind"], d["name"])]
+                              for d in definitions}
+
+    def _compile_all(self, documents: dict[tuple[str, str], Document]) -> Catalog:
+        errors: list[tuple[str, str]] = []
+        for (kind, name), document in sorted(documents.items()):
+            if kind == "entity":
+                try:
+                    compile_entity(document, self.ws.field_types)
+                except DefinitionError as exc:
+                    errors += [(f"{kind}/{name}{p}", m) for p, ms in exc.errors.items()
+                               for m in ms]
+        if errors:
+            raise DefinitionError(errors)
+        target = self.ws.compile(documents)
+        problems = [(f"entity/{e}{p}", m) for e, p, m in reference_errors(target.entities)]
+        if problems:
+            raise DefinitionError(problems)
+        return target
+
+    # --- versions -------------------------------------------------------------------------
+
+    def versions(self, kind: str, name: str) -> list[dict[str, Any]]:
+        """Every published version of a definition, oldest first."""
+        with self.ws.reading() as conn:
+            rows = conn.execute(
+                sa.select(DefinitionVersion.version, DefinitionVersion.publish_id,
+                          Publish.published_at, Publish.published_by,
+                          DefinitionVersion.document)
+                .join(Publish, Publish.id == DefinitionVersion.publish_id)
+                .where(DefinitionVersion.kind == kind, DefinitionVersion.name == name)
+                .order_by(DefinitionVersion.version)).all()
+        if not rows:
+            raise NotFound(f"no published {kind} named {name!r}")
+        return [{"version": v, "publish_id": p, "published_at": at.isoformat() + "Z",
+                 "published_by": by, "deleted": doc is None} for v, p, at, by, doc in rows]
+
+    def version(self, kind: str, name: str, version: int) -> Document | None:
+        """One published version's document (None where that version deleted it)."""
+        with self.ws.reading() as conn:
+            row = conn.execute(
+                sa.select(DefinitionVersion.document).where(
+                    DefinitionVersion.kind == kind, DefinitionVersion.name == name,
+                    DefinitionVersion.version == version)).first()
+        if row is None:
+            raise NotFound(f"{kind} {name!r} has no version {version}")
+        return row[0]
+
+    def diff(self, kind: str, name: str, before: int, after: int) -> list[dict[str, Any]]:
+        """What changed in a definition between two published versions."""
+        old = self.version(kind, name, before) or {}
+        new = self.version(kind, name, after) or {}
+        return [d for d in diff_documents(old, new) if d["path"] != "/version"]
+
+    def restore(self, kind: str, name: str, version: int, *,
+                actor: str | None = None) -> Document | None:
+        """Make an earlier version the draft; publishing it goes through a plan as usual."""
+        document = self.version(kind, name, version)
+        with self.ws.transaction() as conn:
+            self._save(conn, document, actor, kind=kind, name=name)
+        return document
+
+    # --- storage --------------------------------------------------------------------------
+
+    def _draft(self, conn: sa.Connection, kind: str, name: str) -> Draft | None:
+        row = conn.execute(sa.select(Draft.document).where(
+            Draft.kind == kind, Draft.name == name)).first()
+        return None if row is None else Draft(kind=kind, name=name, document=row[0])
+
+    def _published(self, conn: sa.Connection, kind: str, name: str) -> Document | None:
+        return self.ws.catalog(conn).documents.get((kind, name))
+
+    def _save(self, conn: sa.Connection, document: Document | None, actor: str | None, *,
+              kind: str | None = None, name: str | None = None) -> None:
+        kind = kind or (document or {})["kind"]
+        name = name or (document or {})["name"]
+        conn.execute(sa.delete(Draft).where(Draft.kind == kind, Draft.name == name))
+        conn.execute(sa.insert(Draft).values(kind=kind, name=name, document=document,
+                                             saved_at=utcnow(), saved_by=actor))
+
+    def _record_version(self, conn: sa.Connection, publish_id: int, kind: str, name: str,
+                        document: Document | None) -> None:
+        latest = conn.scalar(sa.select(sa.func.max(DefinitionVersion.version)).where(
+            DefinitionVersion.kind == kind, DefinitionVersion.name == name)) or 0
+        if document is not None:
+            document = {**_without_renames(document), "version": latest + 1}
+        conn.execute(sa.insert(DefinitionVersion).values(
+            kind=kind, name=name, version=latest + 1, publish_id=publish_id,
+            document=document))
+
+
+def _unversioned(document: Document | None) -> Document | None:
+    return None if document is None else {k: v for k, v in document.items() if k != "version"}
+
+
+def _without_renames(document: Document) -> Document:
+    """A published definition forgets ``x-renamed-from``: the rename has been done."""
+    if document.get("kind") != "entity":
+        return document
+    properties = {n: {k: v for k, v in p.items() if k != "x-renamed-from"}
+                  for n, p in document.get("properties", {}).items()}
+    return {**document, "properties": properties}

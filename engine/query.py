@@ -1,0 +1,361 @@
+"""Queries over one entity: filter, sort, keyset pages, field selection, counts, reports.
+
+A :class:`Query` is immutable, like SQLAlchemy's ``select()``: each method answers a new
+one, and everything it is given is checked when given, before any SQL runs.
+
+Pages are keyset pages: the cursor holds the last row's sort values (signed, and bound to
+the query that made it), so page 10,000 costs what page 1 costs. Empty values sort as
+the greatest: last going up, first going down, on every database.
+
+Full-text search: PostgreSQL matches ``to_tsvector('simple', …)`` against
+``plainto_tsquery``; SQLite matches every word as a case-insensitive substring of the
+entity's searchable fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .entities import Entity
+from .errors import QueryError
+from .filters import SYSTEM_TYPES, FilterCompiler, Target
+from .records import to_record
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+COUNT_CAP = 10_000
+METRICS = ("count", "sum", "avg", "min", "max")
+BUCKETS = {"day": ("%Y-%m-%d", "YYYY-MM-DD"), "month": ("%Y-%m", "YYYY-MM"),
+           "year": ("%Y", "YYYY")}
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Count:
+    """A count; ``exact`` is False when it stopped at the cap (the true count is larger)."""
+
+    value: int
+    exact: bool
+
+
+@dataclass(frozen=True)
+class _SortKey:
+    name: str
+    descending: bool
+    target: Target
+
+
+@dataclass(frozen=True)
+class _State:
+    filter_tree: Any = None
+    sort_keys: tuple[str, ...] = ()
+    field_names: tuple[str, ...] | None = None
+    page_size: int = DEFAULT_LIMIT
+    text: str | None = None
+
+
+class Query:
+    """A query over the published records of one entity."""
+
+    def __init__(self, workspace: Workspace, entity: str, state: _State | None = None) -> None:
+        self.ws = workspace
+        self.catalog = workspace.catalog()
+        self.entity: Entity = self.catalog.entity(entity)
+        self._state = state or _State()
+        self._compiler = FilterCompiler(self.catalog, self.entity, workspace.dialect)
+        self._where = self._compiler.compile(self._state.filter_tree) \
+            if self._state.filter_tree is not None else sa.true()
+        self._sort = self._sort_keys(self._state.sort_keys)
+
+    def _with(self, **changes: Any) -> Query:
+        return Query(self.ws, self.entity.name, replace(self._state, **changes))
+
+    # --- building -------------------------------------------------------------------------
+
+    def filter(self, tree: Any) -> Query:
+        """Keep the records matching a filter tree (JSON, or a JSON string)."""
+        if isinstance(tree, str):
+            try:
+                tree = json.loads(tree)
+            except ValueError as exc:
+                raise QueryError({"filter": [f"not valid JSON: {exc}"]}) from None
+        return self._with(filter_tree=tree)
+
+    def sort(self, *keys: str) -> Query:
+        """Sort by fields, ``-`` first for descending: ``sort("-amount", "title")`` or
+        ``sort("-amount,title")``."""
+        names = tuple(k.strip() for key in keys for k in key.split(",") if k.strip())
+        return self._with(sort_keys=names)
+
+    def fields(self, *names: str) -> Query:
+        """Answer only these fields (``id`` and ``version`` always come)."""
+        wanted = tuple(n.strip() for name in names for n in name.split(",") if n.strip())
+        unknown = [n for n in wanted if n not in self.entity.fields and n not in SYSTEM_TYPES]
+        if unknown:
+            raise QueryError({"fields": [f"{self.entity.name} has no field {n!r}"
+                                         for n in unknown]})
+        return self._with(field_names=wanted)
+
+    def limit(self, size: int) -> Query:
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_LIMIT:
+            raise QueryError({"limit": [f"must be a whole number from 1 to {MAX_LIMIT}"]})
+        return self._with(page_size=size)
+
+    def search(self, text: str) -> Query:
+        """Keep the records whose searchable fields hold every word of ``text``."""
+        if not isinstance(text, str) or not text.strip():
+            raise QueryError({"q": ["search text is empty"]})
+        if not self.entity.search_fields:
+            raise QueryError({"q": [f"{self.entity.name} has no searchable field"]})
+        return self._with(text=text.strip())
+
+    def _sort_keys(self, names: tuple[str, ...]) -> list[_SortKey]:
+        keys = []
+        for key in names:
+            descending = key.startswith("-")
+            name = key.lstrip("-+")
+            try:
+                target = self._compiler.target(name, "")
+            except QueryError:
+                raise QueryError({"sort": [f"{self.entity.name} has no field {name!r}"]}) \
+                    from None
+            if target.field is not None and (target.field.type.is_array
+                                             or target.type_name == "json"):
+                raise QueryError({"sort": [f"cannot sort on the {target.type_name} field "
+                                           f"{name!r}"]})
+            if "." in name:
+                raise QueryError({"sort": ["sort on the entity's own fields"]})
+            keys.append(_SortKey(name, descending, target))
+        if not any(k.name == "id" for k in keys):
+            keys.append(_SortKey("id", False, self._compiler.target("id", "")))
+        return keys
+
+    # --- SQL ------------------------------------------------------------------------------
+
+    def _from(self) -> sa.FromClause:
+        source: sa.FromClause = self.entity.table
+        for alias, on in self._compiler.joins.values():
+            source = source.outerjoin(alias, on)
+        return source
+
+    def _conditions(self) -> list[sa.ColumnElement[bool]]:
+        conditions = [self._where]
+        if self._state.text:
+            conditions.append(self._text_condition(self._state.text))
+        return conditions
+
+    def _text_condition(self, text: str) -> sa.ColumnElement[bool]:
+        table = self.entity.table
+        columns = [table.c[name] for name in self.entity.search_fields]
+        if self.ws.dialect == "postgresql":
+            document = sa.func.concat_ws(" ", *columns)
+            return sa.func.to_tsvector("simple", document).op("@@")(
+                sa.func.plainto_tsquery("simple", text))
+        words = [w for w in text.split() if w][:16]
+        return sa.and_(*(sa.or_(*(c.ilike(f"%{_escape(w)}%", escape="\\") for c in columns))
+                         for w in words))
+
+    def statement(self) -> sa.Select[Any]:
+        """The SELECT of the query's first page (no cursor)."""
+        return self._select()
+
+    def _select(self, after: list[Any] | None = None) -> sa.Select[Any]:
+        query = sa.select(self.entity.table).select_from(self._from()).where(
+            *self._conditions())
+        if after is not None:
+            query = query.where(self._after(after))
+        order = [k.target.column.desc().nulls_first() if k.descending
+                 else k.target.column.asc().nulls_last() for k in self._sort]
+        return query.order_by(*order)
+
+    def _after(self, values: list[Any]) -> sa.ColumnElement[bool]:
+        """Rows after the given sort values, with empty values sorting as the greatest."""
+        branches = []
+        equal: list[sa.ColumnElement[bool]] = []
+        for key, value in zip(self._sort, values, strict=True):
+            col = key.target.column
+            if value is None:
+                after = col.isnot(None) if key.descending else sa.false()
+                same = col.is_(None)
+            else:
+                after = col < value if key.descending else sa.or_(col > value, col.is_(None))
+                same = col == value
+            branches.append(sa.and_(*equal, after))
+            equal.append(same)
+        return sa.or_(*branches)
+
+    # --- cursors --------------------------------------------------------------------------
+
+    def _fingerprint(self) -> str:
+        shape = json.dumps([self.entity.name, self._state.filter_tree,
+                            list(self._state.sort_keys), self._state.text],
+                           sort_keys=True, default=str)
+        return hashlib.sha256(shape.encode()).hexdigest()[:16]
+
+    def _sign(self, payload: bytes) -> str:
+        return hmac.new(self.ws.secret, payload, hashlib.sha256).hexdigest()[:32]
+
+    def _cursor_for(self, row: Mapping[str, Any]) -> str:
+        values = [_jsonable(row[k.name]) for k in self._sort]
+        payload = json.dumps({"q": self._fingerprint(), "k": values},
+                             separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + \
+            self._sign(payload)
+
+    def _read_cursor(self, cursor: str) -> list[Any]:
+        bad = QueryError({"cursor": ["is not a cursor this query made"]})
+        if not isinstance(cursor, str) or "." not in cursor or len(cursor) > 4096:
+            raise bad
+        body, signature = cursor.rsplit(".", 1)
+        try:
+            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except ValueError:
+            raise bad from None
+        if not hmac.compare_digest(self._sign(payload), signature):
+            raise bad
+        data = json.loads(payload)
+        if data.get("q") != self._fingerprint() or len(data.get("k", [])) != len(self._sort):
+            raise QueryError({"cursor": ["belongs to another filter or sort"]})
+        return [None if v is None else k.target.convert(v)
+                for k, v in zip(self._sort, data["k"], strict=True)]
+
+    # --- running --------------------------------------------------------------------------
+
+    def page(self, cursor: str | None = None) -> Page:
+        """One page of records, and the cursor of the next (None on the last page)."""
+        after = self._read_cursor(cursor) if cursor else None
+        size = self._state.page_size
+        with self.ws.reading() as conn:
+            rows = conn.execute(self._select(after).limit(size + 1)).mappings().all()
+        more = len(rows) > size
+        rows = rows[:size]
+        return Page([self._shape(r) for r in rows],
+                    self._cursor_for(rows[-1]) if more and rows else None)
+
+    def stream(self, chunk: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every matching record, a keyset page at a time (never the whole table at once)."""
+        after: list[Any] | None = None
+        while True:
+            with self.ws.reading() as conn:
+                rows = conn.execute(self._select(after).limit(chunk)).mappings().all()
+            yield from (self._shape(r) for r in rows)
+            if len(rows) < chunk:
+                return
+            after = [rows[-1][k.name] for k in self._sort]
+
+    def _shape(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        record = to_record(self.entity, row)
+        if self._state.field_names is None:
+            return record
+        keep = {"id", "version", *self._state.field_names}
+        return {k: v for k, v in record.items() if k in keep}
+
+    def count(self, *, exact: bool = False, cap: int = COUNT_CAP) -> Count:
+        """How many records match; stops at ``cap`` unless ``exact``."""
+        inner = sa.select(self.entity.table.c.id).select_from(self._from()).where(
+            *self._conditions())
+        if not exact:
+            inner = inner.limit(cap + 1)
+        with self.ws.reading() as conn:
+            value = conn.scalar(sa.select(sa.func.count()).select_from(inner.subquery())) or 0
+        if not exact and value > cap:
+            return Count(cap, False)
+        return Count(int(value), True)
+
+    def aggregate(self, group_by: str | list[str] | tuple[str, ...] = (),
+                  metrics: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Grouped figures for reports.
+
+        ``group_by`` names fields, a date field with a bucket as ``close_date:month``
+        (``day``, ``month``, ``year``); ``metrics`` maps an output name to ``count`` or
+        ``sum:amount`` (``avg``, ``min``, ``max``). Answers one row per group, in order.
+        """
+        groups = [group_by] if isinstance(group_by, str) else list(group_by)
+        metrics = dict(metrics or {"count": "count"})
+        keys = [self._group_key(g) for g in groups]
+        columns = [expr.label(label) for label, expr in keys]
+        for name, spec in metrics.items():
+            columns.append(self._metric(name, spec).label(name))
+        query = sa.select(*columns).select_from(self._from()).where(*self._conditions())
+        if keys:
+            query = query.group_by(*(expr for _, expr in keys)).order_by(
+                *(expr for _, expr in keys))
+        with self.ws.reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [{k: _plain(v) for k, v in row.items()} for row in rows]
+
+    def _group_key(self, spec: str) -> tuple[str, sa.ColumnElement[Any]]:
+        name, _, bucket = spec.partition(":")
+        try:
+            target = self._compiler.target(name, "")
+        except QueryError:
+            raise QueryError({"group_by": [f"{self.entity.name} has no field {name!r}"]}) \
+                from None
+        if not bucket:
+            if target.field is not None and target.field.type.is_array:
+                raise QueryError({"group_by": [f"cannot group by the list field {name!r}"]})
+            return name, target.column
+        if bucket not in BUCKETS or target.type_name not in ("date", "datetime"):
+            raise QueryError({"group_by": [f"{spec!r}: a date field groups by "
+                                           f"{', '.join(BUCKETS)}"]})
+        sqlite_format, pg_format = BUCKETS[bucket]
+        if self.ws.dialect == "postgresql":
+            return f"{name}:{bucket}", sa.func.to_char(target.column, pg_format)
+        return f"{name}:{bucket}", sa.func.strftime(sqlite_format, target.column)
+
+    def _metric(self, name: str, spec: Any) -> sa.ColumnElement[Any]:
+        if spec == "count":
+            return sa.func.count()
+        function, _, field_name = str(spec).partition(":")
+        if function not in METRICS or not field_name:
+            raise QueryError({"metrics": [f"{name}: use count, or sum:FIELD, avg:FIELD, "
+                                          "min:FIELD, max:FIELD"]})
+        try:
+            target = self._compiler.target(field_name, "")
+        except QueryError:
+            raise QueryError({"metrics": [f"{self.entity.name} has no field {field_name!r}"]}
+                             ) from None
+        numeric = target.type_name in ("integer", "decimal", "currency", "percent")
+        if function in ("sum", "avg") and not numeric:
+            raise QueryError({"metrics": [f"{function} needs a number field, not "
+                                          f"{field_name!r}"]})
+        return getattr(sa.func, function)(target.column)
+
+
+def _escape(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _plain(value: Any) -> Any:
+    """A database value as JSON carries it."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat() + "Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

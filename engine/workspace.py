@@ -1,0 +1,190 @@
+"""A workspace: one database holding one company's metadata and data.
+
+Everything lives on the :class:`Workspace` object, nothing in module globals, so several
+workspaces can be open in one process without seeing each other. The compiled metadata
+(the :class:`Catalog`) is cached by the published metadata version, so any number of
+processes can share a database and still follow each other's publishes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+import sqlalchemy as sa
+
+from .entities import Entity, Field, compile_entity
+from .errors import NotFound
+from .fieldtypes import FieldType
+from .plugins import collect_field_types, create_plugin_manager
+from .store import Base, DefinitionVersion, Publish, Setting
+
+DEFAULT_URL = "sqlite:///blocks.db"
+_WRITE = "blocks_write"
+
+
+@dataclass
+class Catalog:
+    """The published metadata of one version, compiled: what records and queries run on."""
+
+    version: int
+    documents: dict[tuple[str, str], dict[str, Any]]
+    entities: dict[str, Entity] = field(default_factory=dict)
+
+    def entity(self, name: str) -> Entity:
+        try:
+            return self.entities[name]
+        except KeyError:
+            raise NotFound(f"no published entity named {name!r}") from None
+
+    def references_to(self, target: str) -> list[tuple[Entity, Field]]:
+        """Every reference field, in any entity, that points at ``target``."""
+        return [(e, f) for e in self.entities.values() for f in e.fields.values()
+                if f.ref == target]
+
+
+def _sqlite_setup(engine: sa.Engine) -> None:
+    """WAL, busy waits and real transactions on SQLite.
+
+    pysqlite's own transaction handling defers BEGIN and breaks transactional DDL, so
+    the driver's is switched off and BEGIN is emitted here: IMMEDIATE for writes, so two
+    writers queue on the lock instead of failing half-way.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Workspace:
+    """One company's CRM: metadata, records, queries, audit trail.
+
+    >>> ws = Workspace("sqlite:///crm.db")          # doctest: +SKIP
+    >>> ws.metadata.save_draft({...}); ws.metadata.publish()   # doctest: +SKIP
+    >>> ws.records.create("deal", {"title": "Acme"})          # doctest: +SKIP
+    """
+
+    def __init__(self, url: str | None = None, *, pm: pluggy.PluginManager | None = None,
+                 secret: str | None = None) -> None:
+        from .metadata import MetadataService
+        from .records import RecordService
+
+        self.url = url or os.environ.get("DATABASE_URL") or DEFAULT_URL
+        self.engine = sa.create_engine(self.url)
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_setup(self.engine)
+        self.pm = pm or create_plugin_manager()
+        self.field_types: dict[str, FieldType] = collect_field_types(self.pm.hook)
+        self._secret = secret or os.environ.get("BLOCKS_SECRET_KEY")
+        self._catalog: Catalog | None = None
+        self._lock = threading.Lock()
+        Base.metadata.create_all(self.engine)
+        self.metadata = MetadataService(self)
+        self.records = RecordService(self)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def secret(self) -> bytes:
+        """The key that signs cursors: ``BLOCKS_SECRET_KEY``, else one the workspace keeps in
+        its database, so every process on it accepts the others' cursors."""
+        if self._secret is None:
+            self._secret = self._stored_secret()
+        return self._secret.encode()
+
+    def _stored_secret(self) -> str:
+        with self.transaction() as conn:
+            value = conn.scalar(sa.select(Setting.value).where(Setting.key == "secret_key"))
+            if value is None:
+                value = secrets.token_hex(32)
+                conn.execute(sa.insert(Setting).values(key="secret_key", value=value))
+            return str(value)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A write transaction: everything in it lands together or not at all."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        """A read-only connection with one consistent snapshot."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # --- metadata -------------------------------------------------------------------------
+
+    def catalog(self, conn: sa.Connection | None = None) -> Catalog:
+        """The compiled published metadata, rebuilt only when another publish has happened."""
+        if conn is None:
+            with self.reading() as own:
+                return self.catalog(own)
+        current = conn.execute(sa.select(sa.func.max(Publish.id))).scalar() or 0
+        cached = self._catalog
+        if cached is not None and cached.version == current:
+            return cached
+        with self._lock:
+            rows = conn.execute(
+                sa.select(DefinitionVersion.kind, DefinitionVersion.name,
+                          DefinitionVersion.document)
+                .where(DefinitionVersion.publish_id <= current)
+                .order_by(DefinitionVersion.version)
+            ).all()
+            documents: dict[tuple[str, str], dict[str, Any]] = {}
+            for kind, name, document in rows:
+                if document is None:
+                    documents.pop((kind, name), None)
+                else:
+                    documents[(kind, name)] = document
+            catalog = self.compile(documents, current)
+            self._catalog = catalog
+            return catalog
+
+    def compile(self, documents: dict[tuple[str, str], dict[str, Any]], version: int = 0
+                ) -> Catalog:
+        metadata = sa.MetaData()
+        entities = {
+            name: compile_entity(doc, self.field_types, metadata)
+            for (kind, name), doc in sorted(documents.items()) if kind == "entity"
+        }
+        return Catalog(version=version, documents=documents, entities=entities)
+
+    def entity(self, name: str) -> Entity:
+        return self.catalog().entity(name)
+
+    def query(self, entity: str) -> Any:
+        """A :class:`~blockscrm.engine.query.Query` over the published ``entity``."""
+        from .query import Query
+
+        return Query(self, entity)
