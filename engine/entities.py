@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,9 +116,10 @@ def _field_errors(name: str, prop: Mapping[str, Any], types: Mapping[str, FieldT
         yield pointer(*at, "x-field"), "unknown field type"
         return
     expected = field_type.json_schema.get("type")
-    if "type" in prop and expected is not None and prop["type"] != expected:
-        if not (expected == "number" and prop["type"] == "integer"):
-            yield pointer(*at, "type"), f"a {type_name} field is of JSON type {expected!r}"
+    declared = prop.get("type", expected)
+    if expected is not None and declared not in (
+            expected, "integer" if expected == "number" else expected):
+        yield pointer(*at, "type"), f"a {type_name} field is of JSON type {expected!r}"
     if field_type.is_reference and "x-ref" not in prop:
         yield pointer(*at), "a reference field names its target entity in x-ref"
     if not field_type.is_reference:
@@ -257,10 +258,13 @@ def compile_entity(document: Mapping[str, Any], types: Mapping[str, FieldType],
     )
 
 
-def reference_errors(entities: Mapping[str, Entity]) -> Iterator[tuple[str, str, str]]:
-    """Yield ``(entity, json_pointer, message)`` for each reference to a missing entity."""
+def reference_errors(entities: Mapping[str, Entity], allowed: Iterable[str] = ()
+                     ) -> Iterator[tuple[str, str, str]]:
+    """Yield ``(entity, json_pointer, message)`` for each reference to a missing entity
+    (but for those ``allowed``)."""
+    known = set(entities) | set(allowed)
     for entity in entities.values():
         for f in entity.fields.values():
-            if f.ref is not None and f.ref not in entities:
+            if f.ref is not None and f.ref not in known:
                 yield (entity.name, pointer("properties", f.name, "x-ref"),
                        f"no entity named {f.ref!r}")

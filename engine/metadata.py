@@ -191,12 +191,13 @@ class MetadataService:
                 documents[(kind, name)] = document
                 definitions.append({"kind": kind, "name": name,
                                     "action": "update" if exists else "create"})
-        target = self._compile_all(documents)
+        target = self._compile_all(documents, current)
         plan = Planner(conn, current, target, decisions).plan(definitions)
         return plan, target, {(d["kind"], d["name"]): drafts[(d["kind"], d["name"])]
                               for d in definitions}
 
-    def _compile_all(self, documents: dict[tuple[str, str], Document]) -> Catalog:
+    def _compile_all(self, documents: dict[tuple[str, str], Document], current: Catalog
+                     ) -> Catalog:
         errors: list[tuple[str, str]] = []
         for (kind, name), document in sorted(documents.items()):
             if kind == "entity":
@@ -208,7 +209,10 @@ class MetadataService:
         if errors:
             raise DefinitionError(errors)
         target = self.ws.compile(documents)
-        problems = [(f"entity/{e}{p}", m) for e, p, m in reference_errors(target.entities)]
+        # A reference to an entity being dropped is the plan's to refuse, with the plan.
+        dropping = {n for k, n in current.documents if k == "entity"} - set(target.entities)
+        problems = [(f"entity/{e}{p}", m)
+                    for e, p, m in reference_errors(target.entities, allowed=dropping)]
         if problems:
             raise DefinitionError(problems)
         return target

@@ -10,10 +10,10 @@ would turn ``"abc"`` into ``0``).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -427,7 +427,7 @@ class Planner:
     def _move_data(self, change: EntityChange) -> None:
         """Fill added fields and convert changed ones, after the new columns exist."""
         assert change.old is not None and change.new is not None
-        table = sa.table(table_name(change.name), sa.column("id"))
+        tname = table_name(change.name)
         for f in change.added:
             if "default" in f.schema:
                 value = f.schema["default"]
@@ -436,14 +436,16 @@ class Planner:
             else:
                 continue
             column = sa.column(f.name, f.type.column(f.schema))
-            self.conn.execute(sa.update(table).values({column: f.to_db(value)}))
+            self.conn.execute(sa.update(sa.table(tname, column)).values(
+                {column: f.to_db(value)}))
         for before, after in change.changed:
             retyped = after.name in change.retyped
             target = _temporary(after.name) if retyped else before.name
             column = sa.column(target, after.type.column(after.schema))
+            table = sa.table(tname, sa.column("id"), column)
             fill = after.to_db(self._fill(change, after)[1])
             statement = sa.update(table).where(table.c.id == sa.bindparam("rid")) \
-                .values({column: sa.bindparam("value", type_=column.type)})
+                .values({column.name: sa.bindparam("value", type_=column.type)})
             batch: list[dict[str, Any]] = []
             for record_id, value in self._converted(change, before, after):
                 if value is _BAD:
