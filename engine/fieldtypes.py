@@ -175,7 +175,9 @@ def _numeric_column(schema: Mapping[str, Any]) -> sa.types.TypeEngine[Any]:
 
 
 def _json_column(schema: Mapping[str, Any]) -> sa.types.TypeEngine[Any]:
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+    # none_as_null: an empty value is SQL NULL, never the JSON literal null.
+    return sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True),
+                                                   "postgresql")
 
 
 def _const(column_type: sa.types.TypeEngine[Any]) -> ColumnFactory:
