@@ -218,6 +218,22 @@ def build_table(name: str, fields: Mapping[str, Field], document: Mapping[str, A
     return table
 
 
+def search_document(table: str, columns: Iterable[str], qualify: bool = False) -> str:
+    """The SQL of an entity's full-text document on PostgreSQL.
+
+    Built as text from validated field names, because the query must repeat the indexed
+    expression exactly for PostgreSQL to use the GIN index (``concat_ws`` would not do:
+    it is not immutable).
+    """
+    prefix = f'"{table}".' if qualify else ""
+    parts = " || ' ' || ".join(f"coalesce({prefix}\"{c}\"::text, '')" for c in columns)
+    return f"to_tsvector('simple'::regconfig, {parts})"
+
+
+def search_index_name(table: str) -> str:
+    return constraint_name("ft", table, ["search"])
+
+
 def record_schema(fields: Mapping[str, Field]) -> dict[str, Any]:
     """The JSON Schema one record's field values must pass (system keys are not in it)."""
     return {

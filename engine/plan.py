@@ -22,7 +22,14 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from jsonschema import Draft202012Validator
 
-from .entities import FORMAT_CHECKER, Entity, Field, table_name
+from .entities import (
+    FORMAT_CHECKER,
+    Entity,
+    Field,
+    search_document,
+    search_index_name,
+    table_name,
+)
 from .store import archive_table
 from .workspace import Catalog
 
@@ -101,6 +108,8 @@ class EntityChange:
     retyped: set[str] = dataclasses.field(default_factory=set)
     drop_indexes: list[sa.Index] = dataclasses.field(default_factory=list)
     create_indexes: list[sa.Index] = dataclasses.field(default_factory=list)
+    #: Whether the full-text index (PostgreSQL) is rebuilt: its fields changed or moved.
+    reindex_search: bool = False
 
 
 def _index_key(index: sa.Index) -> tuple[Any, ...]:
@@ -141,6 +150,8 @@ def diff_entity(old: Entity | None, new: Entity | None, dialect: sa.Dialect) -> 
     for key, index in old_indexes.items():
         if key not in new_indexes or {c.name for c in index.columns} & moved:
             change.drop_indexes.append(index)
+    change.reindex_search = old.search_fields != new.search_fields or bool(
+        set(old.search_fields) & (moved | {f.name for f in change.dropped}))
     retyped_new = change.retyped
     for key, index in new_indexes.items():
         if key not in old_indexes or {c.name for c in index.columns} & (
@@ -348,6 +359,7 @@ class Planner:
         """Run the change's DDL; ``between`` runs the data work after columns are added."""
         old, new, name = change.old, change.new, change.name
         tname = table_name(name)
+        search = self.dialect.name == "postgresql"
         if old is None:
             assert new is not None
             op.create_table(tname, *[sa.Column(c.name, c.type, primary_key=c.primary_key,
@@ -355,12 +367,16 @@ class Planner:
             for index in new.table.indexes:
                 op.create_index(index.name, tname, [c.name for c in index.columns],
                                 unique=bool(index.unique))
+            if search:
+                self._create_search_index(op, new)
             return
         if new is None:
             op.drop_table(tname)
             return
         for index in change.drop_indexes:
             op.drop_index(index.name, table_name=tname)
+        if search and change.reindex_search and old.search_fields:
+            op.drop_index(search_index_name(tname), table_name=tname)
         for f in change.added:
             op.add_column(tname, sa.Column(f.name, f.type.column(f.schema)))
         for new_name in sorted(change.retyped):
@@ -382,6 +398,17 @@ class Planner:
         for index in change.create_indexes:
             op.create_index(index.name, tname, [c.name for c in index.columns],
                             unique=bool(index.unique))
+        if search and change.reindex_search:
+            self._create_search_index(op, new)
+
+    @staticmethod
+    def _create_search_index(op: Operations, entity: Entity) -> None:
+        """A GIN index over the entity's full-text document (PostgreSQL only)."""
+        if entity.search_fields:
+            tname = table_name(entity.name)
+            op.create_index(search_index_name(tname), tname,
+                            [sa.text(search_document(tname, entity.search_fields))],
+                            postgresql_using="gin")
 
     @contextmanager
     def _altering(self, op: Operations, tname: str, offline: bool) -> Iterator[Any]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from .entities import Entity
+from .entities import Entity, search_document
 from .errors import QueryError
 from .filters import SYSTEM_TYPES, FilterCompiler, Target
 from .records import to_record
@@ -166,9 +166,9 @@ class Query:
         table = self.entity.table
         columns = [table.c[name] for name in self.entity.search_fields]
         if self.ws.dialect == "postgresql":
-            document = sa.func.concat_ws(" ", *columns)
-            return sa.func.to_tsvector("simple", document).op("@@")(
-                sa.func.plainto_tsquery("simple", text))
+            document = search_document(table.name, self.entity.search_fields, qualify=True)
+            return sa.literal_column(document).op("@@")(
+                sa.func.plainto_tsquery(sa.literal_column("'simple'::regconfig"), text))
         words = [w for w in text.split() if w][:16]
         return sa.and_(*(sa.or_(*(c.ilike(f"%{_escape(w)}%", escape="\\") for c in columns))
                          for w in words))

@@ -186,3 +186,13 @@ def test_full_text_search_over_text_fields(deals: Workspace) -> None:
     assert deals.query("deal").search("nothing-like-this").count().value == 0
     with pytest.raises(QueryError):
         deals.query("deal").search("  ")
+
+
+@pytest.mark.parametrize("workspace", ["postgresql"], indirect=True)
+def test_postgresql_search_uses_the_gin_index(deals: Workspace) -> None:
+    query = deals.query("deal").search("renewal")
+    with deals.reading() as conn:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        compiled = query.statement().compile(conn, compile_kwargs={"literal_binds": True})
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+    assert "ft_ent_deal_search" in plan
