@@ -91,11 +91,11 @@ class MetadataService:
         with self.ws.reading() as conn:
             draft = self._draft(conn, kind, name)
             if draft is not None and draft.document is not None:
-                return dict(draft.document)
+                return copy.deepcopy(draft.document)
             published = self._published(conn, kind, name)
         if published is None or (draft is not None and draft.document is None):
             raise NotFound(f"no {kind} named {name!r}")
-        return published
+        return copy.deepcopy(published)  # the caller's to change; the catalog's stays
 
     def list(self, kind: str) -> list[Document]:
         """Every definition of a kind: drafts over the published ones, by name."""
@@ -110,7 +110,7 @@ class MetadataService:
                     documents.pop(name, None)
                 else:
                     documents[name] = document
-        return [documents[n] for n in sorted(documents)]
+        return [copy.deepcopy(documents[n]) for n in sorted(documents)]
 
     def delete(self, kind: str, name: str, *, actor: str | None = None) -> None:
         """Discard an unpublished draft, or mark a published definition for deletion."""

@@ -48,6 +48,13 @@ def test_a_plan_with_nothing_to_do_says_so(sales: Workspace) -> None:
     assert str(sales.metadata.plan()) == "No changes."
 
 
+def test_a_definition_read_is_the_callers_to_change(sales: Workspace) -> None:
+    sales.metadata.get("entity", "deal")["properties"].clear()
+    sales.metadata.list("entity")[0]["properties"].clear()
+    assert str(sales.metadata.plan()) == "No changes."
+    assert "title" in sales.metadata.get("entity", "deal")["properties"]
+
+
 def test_drafts_do_not_touch_the_live_metadata_until_published(sales: Workspace) -> None:
     _edit(sales, "deal", lambda d: d["properties"].update(region={"type": "string"}))
     assert "region" not in sales.entity("deal").fields
