@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from .fieldtypes import FieldType, builtin_field_types
 from .hookspecs import hookimpl
+from .rules import RuleFunction, builtin_functions
 
 
 @hookimpl
 def blocks_field_types() -> list[FieldType]:
     return builtin_field_types()
+
+
+@hookimpl
+def blocks_rule_functions() -> list[RuleFunction]:
+    return builtin_functions()

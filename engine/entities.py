@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from .definitions import pointer
 from .errors import DefinitionError
 from .fieldtypes import FieldType, infer_field_type
+from .rules import RuleSyntaxError, parse_rule
 
 SYSTEM_FIELDS = (
     "id", "version", "state", "owner_id",
@@ -28,7 +29,8 @@ TABLE_PREFIX = "ent_"
 ON_DELETE = ("restrict", "cascade", "set_null")
 #: Keywords that describe a field to people but do not change what values it takes.
 PRESENTATION_KEYS = frozenset({"x-label", "title", "description", "$comment", "examples",
-                               "x-options", "x-renamed-from", "x-index", "x-on-delete"})
+                               "x-options", "x-renamed-from", "x-index", "x-on-delete",
+                               "x-default", "x-formula"})
 
 FORMAT_CHECKER = FormatChecker(("date", "date-time", "email", "uri", "regex"))
 
@@ -96,6 +98,19 @@ class Entity:
     search_fields: tuple[str, ...]
     unique_sets: tuple[tuple[str, ...], ...] = ()
     label: Mapping[str, str] = field(default_factory=dict)
+    #: Formula fields' trees, defaults given as rules, and ``x-validations`` as
+    #: ``(tree, message, fields)``; :func:`~blockscrm.engine.rules.bind_rules` compiles them
+    #: into ``rules`` once the whole catalog is known.
+    formulas: dict[str, Any] = field(default_factory=dict)
+    default_trees: dict[str, Any] = field(default_factory=dict)
+    validation_trees: list[tuple[Any, Mapping[str, str], list[str]]] = field(
+        default_factory=list)
+    rules: Any = None
+
+    @property
+    def stored_fields(self) -> list[Field]:
+        """The fields with a column: every field but the computed ones."""
+        return [f for f in self.fields.values() if not f.type.computed]
 
     def column(self, name: str) -> sa.Column[Any]:
         return self.table.c[name]
@@ -109,9 +124,6 @@ def _field_errors(name: str, prop: Mapping[str, Any], types: Mapping[str, FieldT
         return
     type_name = prop.get("x-field") or infer_field_type(prop)
     field_type = types.get(type_name)
-    if type_name == "formula":
-        yield pointer(*at, "x-field"), "formula fields arrive with the rule language"
-        return
     if field_type is None:
         yield pointer(*at, "x-field"), "unknown field type"
         return
@@ -126,6 +138,10 @@ def _field_errors(name: str, prop: Mapping[str, Any], types: Mapping[str, FieldT
         for key in ("x-ref", "x-on-delete"):
             if key in prop:
                 yield pointer(*at, key), "only a reference field takes this keyword"
+    if field_type.computed != ("x-formula" in prop):
+        yield pointer(*at), ("a formula field computes its value with x-formula"
+                             if field_type.computed else
+                             "only a formula field (x-field: formula) takes x-formula")
     options = prop.get("x-options")
     if options and "enum" in prop:
         for option in options:
@@ -145,6 +161,10 @@ def _index_errors(document: Mapping[str, Any], names: set[str]) -> Iterator[tupl
     for i, column in enumerate(document.get("x-search", [])):
         if column not in names:
             yield pointer("x-search", i), f"no field named {column!r}"
+    for i, rule in enumerate(document.get("x-validations", [])):
+        for j, column in enumerate(rule.get("fields", [])):
+            if column not in names:
+                yield pointer("x-validations", i, "fields", j), f"no field named {column!r}"
     title = document.get("x-title-field")
     if title is not None and title not in names:
         yield "/x-title-field", f"no field named {title!r}"
@@ -201,12 +221,13 @@ def build_table(name: str, fields: Mapping[str, Field], document: Mapping[str, A
     """The SQLAlchemy Core table of an entity, with its indexes and unique constraints."""
     tname = table_name(name)
     columns: list[Any] = system_columns()
-    columns += [sa.Column(f.name, f.type.column(f.schema)) for f in fields.values()]
+    stored = [f for f in fields.values() if not f.type.computed]
+    columns += [sa.Column(f.name, f.type.column(f.schema)) for f in stored]
     table = sa.Table(tname, metadata, *columns)
     # Unique rules are unique indexes, not constraints: every database can add and drop
     # an index in place, while SQLite would have to copy the table for a constraint.
     sa.Index(constraint_name("ix", tname, ["owner_id"]), table.c.owner_id)
-    for f in fields.values():
+    for f in stored:
         if f.unique or f.indexed:
             prefix = "uq" if f.unique else "ix"
             sa.Index(constraint_name(prefix, tname, [f.name]), table.c[f.name], unique=f.unique)
@@ -236,10 +257,11 @@ def search_index_name(table: str) -> str:
 
 def record_schema(fields: Mapping[str, Field]) -> dict[str, Any]:
     """The JSON Schema one record's field values must pass (system keys are not in it)."""
+    stored = [f for f in fields.values() if not f.type.computed]
     return {
         "type": "object",
-        "properties": {f.name: f.value_schema for f in fields.values()},
-        "required": [f.name for f in fields.values() if f.required],
+        "properties": {f.name: f.value_schema for f in stored},
+        "required": [f.name for f in stored if f.required],
         "additionalProperties": False,
     }
 
@@ -257,6 +279,20 @@ def compile_entity(document: Mapping[str, Any], types: Mapping[str, FieldType],
         raise DefinitionError(errors)
     fields = _build_fields(document, types)
     errors = list(_default_errors(fields))
+    formulas, defaults, validations = {}, {}, []
+    for f in fields.values():
+        for key, bucket in (("x-formula", formulas), ("x-default", defaults)):
+            if key in f.schema:
+                try:
+                    bucket[f.name] = parse_rule(f.schema[key])
+                except RuleSyntaxError as exc:
+                    errors.append((pointer("properties", f.name, key), str(exc)))
+    for i, rule in enumerate(document.get("x-validations", [])):
+        try:
+            validations.append((parse_rule(rule["assert"]), rule["message"],
+                                list(rule.get("fields", []))))
+        except RuleSyntaxError as exc:
+            errors.append((pointer("x-validations", i, "assert"), str(exc)))
     if errors:
         raise DefinitionError(errors)
     search = document.get("x-search") or [f.name for f in fields.values() if f.type.searchable]
@@ -271,6 +307,9 @@ def compile_entity(document: Mapping[str, Any], types: Mapping[str, FieldType],
         search_fields=tuple(search),
         unique_sets=unique_sets,
         label=document.get("label", {}),
+        formulas=formulas,
+        default_trees=defaults,
+        validation_trees=validations,
     )
 
 

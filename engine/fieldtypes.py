@@ -48,6 +48,8 @@ class FieldType:
     is_reference: bool = False
     #: Whether the value is a JSON array stored as one JSON column.
     is_array: bool = False
+    #: Whether the value is computed (``x-formula``) on read, with no column of its own.
+    computed: bool = False
 
 
 ORDERED = frozenset({"<", "<=", ">", ">=", "between"})
@@ -223,6 +225,7 @@ def builtin_field_types() -> list[FieldType]:
         FieldType("user", {"type": "string", "maxLength": 64}, _const(sa.String(64)),
                   convert=_to_text),
         FieldType("json", {}, _json_column, convert=_to_json),
+        FieldType("formula", {}, _json_column, computed=True),
     ]
 
 

@@ -13,6 +13,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .fieldtypes import FieldType
+    from .rules import RuleFunction
 
 PROJECT = "blockscrm"
 
@@ -29,4 +30,15 @@ def blocks_field_types() -> list[FieldType]:
 
     Called once when a workspace opens. A field type's ``name`` is what entity
     definitions write in ``x-field``; two plugins may not register the same name.
+    """
+
+
+@hookspec
+def blocks_rule_functions() -> list[RuleFunction]:
+    """Return the rule-language functions this plugin adds.
+
+    Called once when a workspace opens. Each :class:`~blockscrm.engine.rules.RuleFunction`
+    brings its signature check (argument types to result type), its Python
+    implementation and its SQL implementation (or ``python_only=True``), so both
+    compilers can run it. A name may be registered once.
     """

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .definitions import KINDS, check_envelope, pointer
-from .entities import compile_entity, reference_errors
+from .entities import Entity, compile_entity, reference_errors
 from .errors import Conflict, DefinitionError, NotFound
 from .plan import Plan, Planner
+from .rules import bind_rules
 from .store import DefinitionVersion, Draft, Publish, utcnow
 
 if TYPE_CHECKING:
@@ -60,8 +61,32 @@ class MetadataService:
         check_envelope(document)
         document = {k: v for k, v in copy.deepcopy(document).items() if k not in MANAGED_KEYS}
         if document["kind"] == "entity":
-            compile_entity(document, self.ws.field_types)
+            entity = compile_entity(document, self.ws.field_types)
+            errors = bind_rules(entity, self._probe_catalog(entity), self.ws.rule_functions)
+            if errors:
+                raise DefinitionError(errors)
         return document
+
+    def _probe_catalog(self, entity: Entity) -> Catalog:
+        """The published entities, the other drafts that compile, and ``entity``: what a
+        new definition's rules are checked against when it is saved."""
+        from .workspace import Catalog
+
+        with self.ws.reading() as conn:
+            published = self.ws.catalog(conn)
+            drafts = conn.execute(sa.select(Draft.name, Draft.document)
+                                  .where(Draft.kind == "entity")).all()
+        entities = dict(published.entities)
+        for name, document in drafts:
+            if document is None:
+                entities.pop(name, None)
+                continue
+            try:
+                entities[name] = compile_entity(document, self.ws.field_types)
+            except DefinitionError:
+                continue
+        entities[entity.name] = entity
+        return Catalog(published.version, published.documents, entities)
 
     def create(self, document: Any, *, actor: str | None = None) -> Document:
         """Save a new definition as a draft.

@@ -126,20 +126,23 @@ def diff_entity(old: Entity | None, new: Entity | None, dialect: sa.Dialect) -> 
     change = EntityChange(name, old, new)
     if old is None or new is None:
         return change
+    # Formula fields have no column: only stored fields take part in the table's change.
+    old_fields = {f.name: f for f in old.stored_fields}
+    new_fields = {f.name: f for f in new.stored_fields}
     old_of: dict[str, str] = {}
-    for f in new.fields.values():
+    for f in new_fields.values():
         source = f.schema.get("x-renamed-from")
-        if f.name in old.fields:
+        if f.name in old_fields:
             old_of[f.name] = f.name
-        elif source in old.fields and source not in new.fields:
+        elif source in old_fields and source not in new_fields:
             old_of[f.name] = source
             change.renamed.append((source, f.name))
         else:
             change.added.append(f)
     kept = set(old_of.values())
-    change.dropped = [f for f in old.fields.values() if f.name not in kept]
+    change.dropped = [f for f in old_fields.values() if f.name not in kept]
     for new_name, old_name in old_of.items():
-        before, after = old.fields[old_name], new.fields[new_name]
+        before, after = old_fields[old_name], new_fields[new_name]
         if before.data_signature != after.data_signature:
             change.changed.append((before, after))
         if _column_type(before, dialect) != _column_type(after, dialect):

@@ -7,6 +7,7 @@ import pluggy
 from . import builtins, hookspecs
 from .errors import DefinitionError
 from .fieldtypes import FieldType
+from .rules import RuleFunction
 
 
 def create_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManager:
@@ -33,4 +34,16 @@ def collect_field_types(hook: pluggy.HookRelay) -> dict[str, FieldType]:
                     {"/x-field": [f"field type {field_type.name!r} is registered twice"]}
                 )
             registry[field_type.name] = field_type
+    return registry
+
+
+def collect_rule_functions(hook: pluggy.HookRelay) -> dict[str, RuleFunction]:
+    """Every registered rule-language function by name; a name registered twice is an error."""
+    registry: dict[str, RuleFunction] = {}
+    for functions in hook.blocks_rule_functions():
+        for function in functions:
+            if function.name in registry:
+                raise DefinitionError(
+                    {"/": [f"rule function {function.name!r} is registered twice"]})
+            registry[function.name] = function
     return registry

@@ -28,8 +28,10 @@ import sqlalchemy as sa
 
 from .entities import Entity, search_document
 from .errors import QueryError
-from .filters import SYSTEM_TYPES, FilterCompiler, Target
 from .records import to_record
+from .rules import RuleError, RuleSyntaxError, parse_rule
+from .rules.sql import SqlCompiler, formula_columns
+from .rules.types import DATE, DATETIME, SYSTEM_FIELDS, RuleType
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -57,6 +59,23 @@ class Count:
 
 
 @dataclass(frozen=True)
+class Target:
+    """A column a query names (``amount``, ``account.city``, a formula), with its type."""
+
+    column: sa.ColumnElement[Any]
+    type: RuleType
+    is_list: bool
+
+    def convert(self, value: Any) -> Any:
+        """A cursor's JSON value back to what the column compares with."""
+        if self.type == DATE:
+            return dt.date.fromisoformat(value)
+        if self.type == DATETIME:
+            return dt.datetime.fromisoformat(value.rstrip("Z"))
+        return value
+
+
+@dataclass(frozen=True)
 class _SortKey:
     name: str
     descending: bool
@@ -75,28 +94,55 @@ class _State:
 class Query:
     """A query over the published records of one entity."""
 
-    def __init__(self, workspace: Workspace, entity: str, state: _State | None = None) -> None:
+    def __init__(self, workspace: Workspace, entity: str, state: _State | None = None, *,
+                 user: Mapping[str, Any] | None = None) -> None:
         self.ws = workspace
         self.catalog = workspace.catalog()
         self.entity: Entity = self.catalog.entity(entity)
+        self.user = user
         self._state = state or _State()
-        self._compiler = FilterCompiler(self.catalog, self.entity, workspace.dialect)
-        self._where = self._compiler.compile(self._state.filter_tree) \
-            if self._state.filter_tree is not None else sa.true()
+        rules = self.entity.rules
+        self._compiler = SqlCompiler(rules.scope, rules.functions, workspace.dialect,
+                                     user=user, formulas=self.entity.formulas)
+        self._where = self._condition(self._state.filter_tree)
         self._sort = self._sort_keys(self._state.sort_keys)
 
     def _with(self, **changes: Any) -> Query:
-        return Query(self.ws, self.entity.name, replace(self._state, **changes))
+        return Query(self.ws, self.entity.name, replace(self._state, **changes), user=self.user)
+
+    def _condition(self, tree: Any) -> sa.ColumnElement[bool]:
+        if tree is None:
+            return sa.true()
+        try:
+            return self._compiler.condition(tree)
+        except RuleError as exc:
+            raise QueryError({"filter": [f"{exc.path}: {exc.message}" if exc.path
+                                         else exc.message]}) from None
+
+    def _target(self, name: str, parameter: str) -> Target:
+        try:
+            ref = self._compiler.scope.resolve(name)
+        except RuleError as exc:
+            raise QueryError({parameter: [exc.message]}) from None
+        if ref.scope == "user":
+            raise QueryError({parameter: [f"{name!r} is not a field of {self.entity.name}"]})
+        return Target(self._compiler.value({"var": name}), ref.type, ref.type.name == "list")
 
     # --- building -------------------------------------------------------------------------
 
-    def filter(self, tree: Any) -> Query:
-        """Keep the records matching a filter tree (JSON, or a JSON string)."""
-        if isinstance(tree, str):
+    def filter(self, condition: Any) -> Query:
+        """Keep the records matching a condition: a rule-language tree, its JSON text (first
+        non-blank character ``{``), or its text form (``amount > 1000 and stage == "won"``).
+        """
+        if isinstance(condition, str) and condition.lstrip().startswith("{"):
             try:
-                tree = json.loads(tree)
+                condition = json.loads(condition)
             except ValueError as exc:
                 raise QueryError({"filter": [f"not valid JSON: {exc}"]}) from None
+        try:
+            tree = parse_rule(condition)
+        except RuleSyntaxError as exc:
+            raise QueryError({"filter": [str(exc)]}) from None
         return self._with(filter_tree=tree)
 
     def sort(self, *keys: str) -> Query:
@@ -108,7 +154,7 @@ class Query:
     def fields(self, *names: str) -> Query:
         """Answer only these fields (``id`` and ``version`` always come)."""
         wanted = tuple(n.strip() for name in names for n in name.split(",") if n.strip())
-        unknown = [n for n in wanted if n not in self.entity.fields and n not in SYSTEM_TYPES]
+        unknown = [n for n in wanted if n not in self.entity.fields and n not in SYSTEM_FIELDS]
         if unknown:
             raise QueryError({"fields": [f"{self.entity.name} has no field {n!r}"
                                          for n in unknown]})
@@ -132,20 +178,14 @@ class Query:
         for key in names:
             descending = key.startswith("-")
             name = key.lstrip("-+")
-            try:
-                target = self._compiler.target(name, "")
-            except QueryError:
-                raise QueryError({"sort": [f"{self.entity.name} has no field {name!r}"]}) \
-                    from None
-            if target.field is not None and (target.field.type.is_array
-                                             or target.type_name == "json"):
-                raise QueryError({"sort": [f"cannot sort on the {target.type_name} field "
-                                           f"{name!r}"]})
             if "." in name:
                 raise QueryError({"sort": ["sort on the entity's own fields"]})
+            target = self._target(name, "sort")
+            if target.is_list or target.type.name == "any":
+                raise QueryError({"sort": [f"cannot sort on the {target.type} field {name!r}"]})
             keys.append(_SortKey(name, descending, target))
         if not any(k.name == "id" for k in keys):
-            keys.append(_SortKey("id", False, self._compiler.target("id", "")))
+            keys.append(_SortKey("id", False, self._target("id", "sort")))
         return keys
 
     # --- SQL ------------------------------------------------------------------------------
@@ -178,7 +218,8 @@ class Query:
         return self._select()
 
     def _select(self, after: list[Any] | None = None) -> sa.Select[Any]:
-        query = sa.select(self.entity.table).select_from(self._from()).where(
+        formulas = formula_columns(self.entity, self._compiler)
+        query = sa.select(self.entity.table, *formulas).select_from(self._from()).where(
             *self._conditions())
         if after is not None:
             query = query.where(self._after(after))
@@ -214,7 +255,7 @@ class Query:
         return hmac.new(self.ws.secret, payload, hashlib.sha256).hexdigest()[:32]
 
     def _cursor_for(self, row: Mapping[str, Any]) -> str:
-        values = [_jsonable(row[k.name]) for k in self._sort]
+        values = [_jsonable(_plain(row[k.name])) for k in self._sort]
         payload = json.dumps({"q": self._fingerprint(), "k": values},
                              separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + \
@@ -304,16 +345,12 @@ class Query:
 
     def _group_key(self, spec: str) -> tuple[str, sa.ColumnElement[Any]]:
         name, _, bucket = spec.partition(":")
-        try:
-            target = self._compiler.target(name, "")
-        except QueryError:
-            raise QueryError({"group_by": [f"{self.entity.name} has no field {name!r}"]}) \
-                from None
+        target = self._target(name, "group_by")
         if not bucket:
-            if target.field is not None and target.field.type.is_array:
+            if target.is_list:
                 raise QueryError({"group_by": [f"cannot group by the list field {name!r}"]})
             return name, target.column
-        if bucket not in BUCKETS or target.type_name not in ("date", "datetime"):
+        if bucket not in BUCKETS or target.type not in (DATE, DATETIME):
             raise QueryError({"group_by": [f"{spec!r}: a date field groups by "
                                            f"{', '.join(BUCKETS)}"]})
         sqlite_format, pg_format = BUCKETS[bucket]
@@ -328,13 +365,9 @@ class Query:
         if function not in METRICS or not field_name:
             raise QueryError({"metrics": [f"{name}: use count, or sum:FIELD, avg:FIELD, "
                                           "min:FIELD, max:FIELD"]})
-        try:
-            target = self._compiler.target(field_name, "")
-        except QueryError:
-            raise QueryError({"metrics": [f"{self.entity.name} has no field {field_name!r}"]}
-                             ) from None
-        numeric = target.type_name in ("integer", "decimal", "currency", "percent")
-        if function in ("sum", "avg") and not numeric:
+        target = self._target(field_name, "metrics")
+        numeric = target.type.name == "number"
+        if (function in ("sum", "avg") and not numeric) or target.is_list:
             raise QueryError({"metrics": [f"{function} needs a number field, not "
                                           f"{field_name!r}"]})
         return getattr(sa.func, function)(target.column)

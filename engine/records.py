@@ -7,10 +7,12 @@ lands together with its audit-trail entry in one transaction, or not at all.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,8 @@ from jsonschema.exceptions import ValidationError as SchemaError
 
 from .entities import Entity
 from .errors import Conflict, NotFound, ValidationError
+from .rules import Env
+from .rules.sql import SqlCompiler, formula_columns
 from .store import audit_table, utcnow
 
 if TYPE_CHECKING:
@@ -73,8 +77,12 @@ def schema_errors(entity: Entity, values: Mapping[str, Any]) -> FieldErrors:
             errors += [(name, "is required") for name in error.validator_value
                        if name not in values]
         elif error.validator == "additionalProperties":
-            errors += [(name, "is not a field of this entity") for name in values
-                       if name not in entity.fields]
+            for name in values:
+                f = entity.fields.get(name)
+                if f is None:
+                    errors.append((name, "is not a field of this entity"))
+                elif f.type.computed:
+                    errors.append((name, "is computed by a formula and cannot be written"))
         elif error.absolute_path:
             errors.append((str(error.absolute_path[0]), _message(error)))
         else:
@@ -103,7 +111,7 @@ class RecordService:
         """:raises NotFound: when there is no such record."""
         with self.ws.reading() as conn:
             ent = self.ws.catalog(conn).entity(entity)
-            return to_record(ent, self._load(conn, ent, record_id))
+            return self._present(conn, ent, self._load(conn, ent, record_id))
 
     def history(self, entity: str, record_id: str) -> list[dict[str, Any]]:
         """The record's audit trail, oldest first: who, when, what, and each field's change."""
@@ -128,10 +136,11 @@ class RecordService:
         """
         with self.ws.transaction() as conn:
             ent = self.ws.catalog(conn).entity(entity)
-            clean, errors = self._prepare(ent, values)
+            clean, errors = self._prepare(ent, values, actor=actor)
             valid = _without(clean, errors)
             errors += self._reference_errors(conn, ent, valid)
             errors += self._unique_errors(conn, ent, valid)
+            errors += self._rule_errors(conn, ent, clean, errors, actor=actor)
             if errors:
                 raise ValidationError(errors)
             owner = values.get("owner_id") if isinstance(values, Mapping) else None
@@ -139,7 +148,7 @@ class RecordService:
             self._insert(conn, ent, [row])
             self._audit(conn, [_audit_row(ent.name, row["id"], "create", 1, actor,
                                           {k: [None, v] for k, v in clean.items()})])
-            return to_record(ent, row)
+            return self._present(conn, ent, row)
 
     def update(self, entity: str, record_id: str, changes: Mapping[str, Any], *,
                version: int | None = None, actor: str | None = None) -> dict[str, Any]:
@@ -155,10 +164,11 @@ class RecordService:
                 raise Conflict(f"{entity} {record_id} is at version {row['version']}, "
                                f"not {version}")
             current = to_record(ent, row)
-            before = {k: current[k] for k in ent.fields if current[k] is not None}
+            before = {f.name: current[f.name] for f in ent.stored_fields
+                      if current[f.name] is not None}
             merged = {**before, **{k: v for k, v in changes.items()
                                    if k not in READ_ONLY_KEYS}}
-            clean, errors = self._prepare(ent, merged, existing=True)
+            clean, errors = self._prepare(ent, merged, existing=True, actor=actor)
             diff = {k: [before.get(k), clean.get(k)] for k in set(before) | set(clean)
                     if before.get(k) != clean.get(k)}
             if "owner_id" in changes and changes["owner_id"] != row["owner_id"]:
@@ -167,10 +177,11 @@ class RecordService:
             errors += self._reference_errors(conn, ent, changed)
             errors += self._unique_errors(conn, ent, changed, exclude=record_id,
                                           record=_without(clean, errors))
+            errors += self._rule_errors(conn, ent, clean, errors, previous=before, actor=actor)
             if errors:
                 raise ValidationError(errors)
             if not diff:
-                return current
+                return self._present(conn, ent, row)
             values: dict[str, Any] = {k: ent.fields[k].to_db(clean.get(k))
                                       for k in diff if k in ent.fields}
             if "owner_id" in diff:
@@ -184,7 +195,7 @@ class RecordService:
                 raise Conflict(f"{entity} {record_id} was changed by another write")
             self._audit(conn, [_audit_row(entity, record_id, "update", values["version"],
                                           actor, diff)])
-            return to_record(ent, {**row, **values})
+            return self._present(conn, ent, {**row, **values})
 
     def delete(self, entity: str, record_id: str, *, version: int | None = None,
                actor: str | None = None) -> None:
@@ -217,8 +228,8 @@ class RecordService:
 
     # --- internals ------------------------------------------------------------------------
 
-    def _prepare(self, ent: Entity, values: Mapping[str, Any], *, existing: bool = False
-                 ) -> tuple[dict[str, Any], FieldErrors]:
+    def _prepare(self, ent: Entity, values: Mapping[str, Any], *, existing: bool = False,
+                 actor: str | None = None) -> tuple[dict[str, Any], FieldErrors]:
         """Drop empty values, fill defaults on create, and check the record schema."""
         errors: FieldErrors = []
         if not isinstance(values, Mapping):
@@ -232,9 +243,14 @@ class RecordService:
             elif value is not None and value != "" and value != []:
                 clean[key] = value  # "" and [] are empty, like null: one way to be empty
         if not existing:
-            for f in ent.fields.values():
+            for f in ent.stored_fields:
                 if f.name not in clean and "default" in f.schema:
                     clean[f.name] = f.schema["default"]
+            for name, default in ent.rules.defaults.items():
+                if name not in clean:
+                    value = default(clean, Env(user={"id": actor}))
+                    if value is not None:
+                        clean[name] = _jsonable(value)
         errors += schema_errors(ent, clean)
         bad = {name for name, _ in errors}
         for name, value in clean.items():
@@ -247,13 +263,66 @@ class RecordService:
                 errors.append((name, str(exc)))
         return clean, errors
 
+    def _rule_errors(self, conn: sa.Connection, ent: Entity, clean: Mapping[str, Any],
+                     errors: FieldErrors, *, previous: Mapping[str, Any] | None = None,
+                     actor: str | None = None) -> FieldErrors:
+        """The ``x-validations`` that fail, each reported on its fields. A rule whose fields
+        already have an error is not run: its operands are not values of their type."""
+        bad = {name for name, _ in errors}
+        env = Env(user={"id": actor}, previous=previous, related=self._related_loader(conn))
+        found: FieldErrors = []
+        for rule in ent.rules.validations:
+            if bad & rule.depends_on:
+                continue
+            if rule.check(clean, env) is False:  # unknown passes, as a SQL CHECK
+                message = rule.message.get("en") or next(iter(rule.message.values()))
+                found += [(name, message) for name in rule.fields or [""]]
+        return found
+
+    def _related_loader(self, conn: sa.Connection) -> Any:
+        """Loads the records a rule's ``account.tier`` reaches, once each per write."""
+        catalog = self.ws.catalog(conn)
+        cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+        def related(field: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+            record_id = record.get(field)
+            source = next((e for e in catalog.entities.values()
+                           if field in e.fields and e.fields[field].ref), None)
+            if record_id is None or source is None:
+                return None
+            target = catalog.entity(source.fields[field].ref or "")
+            key = (target.name, record_id)
+            if key not in cache:
+                row = conn.execute(sa.select(target.table).where(target.table.c.id == record_id)
+                                   ).mappings().first()
+                cache[key] = None if row is None else to_record(target, row)
+            return cache[key]
+
+        return related
+
+    def _present(self, conn: sa.Connection, ent: Entity, row: Mapping[str, Any]
+                 ) -> dict[str, Any]:
+        """A stored row as the record the API answers, its formula fields computed."""
+        if not ent.formulas:
+            return to_record(ent, row)
+        rules = ent.rules
+        compiler = SqlCompiler(rules.scope, rules.functions, conn.dialect.name,
+                               formulas=ent.formulas)
+        columns = formula_columns(ent, compiler)
+        source: sa.FromClause = ent.table
+        for alias, on in compiler.joins.values():
+            source = source.outerjoin(alias, on)
+        computed = conn.execute(sa.select(*columns).select_from(source)
+                                .where(ent.table.c.id == row["id"])).mappings().first() or {}
+        return to_record(ent, {**row, **computed})
+
     def _new_row(self, ent: Entity, clean: Mapping[str, Any], actor: str | None,
                  owner: str | None = None) -> dict[str, Any]:
         now = utcnow()
         row: dict[str, Any] = {"id": new_id(), "version": 1, "owner_id": owner or actor,
                                "created_at": now, "created_by": actor,
                                "updated_at": now, "updated_by": actor}
-        for f in ent.fields.values():
+        for f in ent.stored_fields:
             row[f.name] = f.to_db(clean.get(f.name))
         return row
 
@@ -345,9 +414,14 @@ class RecordService:
 
     def _insert_batch(self, ent: Entity, batch: list[tuple[int, Mapping[str, Any]]],
                       actor: str | None, result: BulkResult) -> None:
-        prepared = {index: self._prepare(ent, values) for index, values in batch}
+        prepared = {index: self._prepare(ent, values, actor=actor) for index, values in batch}
         problems = {i: errors for i, (_, errors) in prepared.items() if errors}
         with self.ws.transaction() as conn:
+            if ent.rules.validations:
+                for index, (clean, errors) in prepared.items():
+                    failed = self._rule_errors(conn, ent, clean, errors, actor=actor)
+                    if failed:
+                        problems[index] = problems.get(index, []) + failed
             checkable = [(i, _without(clean, errors)) for i, (clean, errors) in prepared.items()]
             for index, errors in self._batch_checks(conn, ent, checkable):
                 problems[index] = problems.get(index, []) + errors
@@ -405,7 +479,10 @@ def to_record(ent: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON shape of a stored row: ``id``, the fields, then the system keys."""
     record: dict[str, Any] = {"id": row["id"]}
     for f in ent.fields.values():
-        record[f.name] = f.from_db(row.get(f.name))
+        if f.type.computed:
+            record[f.name] = _jsonable(row.get(f.name))
+        else:
+            record[f.name] = f.from_db(row.get(f.name))
     record["version"] = row["version"]
     record["owner_id"] = row["owner_id"]
     for key in ("created_at", "updated_at"):
@@ -413,6 +490,19 @@ def to_record(ent: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
     record["created_by"] = row["created_by"]
     record["updated_by"] = row["updated_by"]
     return record
+
+
+def _jsonable(value: Any) -> Any:
+    """A computed value as JSON carries it (databases answer Decimals, dates, 0/1)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat() + "Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 def _without(values: Mapping[str, Any], errors: FieldErrors) -> dict[str, Any]:

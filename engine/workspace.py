@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +20,10 @@ import pluggy
 import sqlalchemy as sa
 
 from .entities import Entity, Field, compile_entity
-from .errors import NotFound
+from .errors import DefinitionError, NotFound
 from .fieldtypes import FieldType
-from .plugins import collect_field_types, create_plugin_manager
+from .plugins import collect_field_types, collect_rule_functions, create_plugin_manager
+from .rules import RuleFunction, bind_rules
 from .store import Base, DefinitionVersion, Publish, Setting
 
 DEFAULT_URL = "sqlite:///blocks.db"
@@ -91,6 +92,7 @@ class Workspace:
             _sqlite_setup(self.engine)
         self.pm = pm or create_plugin_manager()
         self.field_types: dict[str, FieldType] = collect_field_types(self.pm.hook)
+        self.rule_functions: dict[str, RuleFunction] = collect_rule_functions(self.pm.hook)
         self._secret = secret or os.environ.get("BLOCKS_SECRET_KEY")
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
@@ -173,18 +175,28 @@ class Workspace:
 
     def compile(self, documents: dict[tuple[str, str], dict[str, Any]], version: int = 0
                 ) -> Catalog:
+        """Compile definitions into a catalog, rules included.
+
+        :raises DefinitionError: keyed ``entity/<name>/<pointer>``.
+        """
         metadata = sa.MetaData()
         entities = {
             name: compile_entity(doc, self.field_types, metadata)
             for (kind, name), doc in sorted(documents.items()) if kind == "entity"
         }
-        return Catalog(version=version, documents=documents, entities=entities)
+        catalog = Catalog(version=version, documents=documents, entities=entities)
+        errors = [(f"entity/{name}{where}", message) for name, entity in entities.items()
+                  for where, message in bind_rules(entity, catalog, self.rule_functions)]
+        if errors:
+            raise DefinitionError(errors)
+        return catalog
 
     def entity(self, name: str) -> Entity:
         return self.catalog().entity(name)
 
-    def query(self, entity: str) -> Any:
-        """A :class:`~blockscrm.engine.query.Query` over the published ``entity``."""
+    def query(self, entity: str, *, user: Mapping[str, Any] | None = None) -> Any:
+        """A :class:`~blockscrm.engine.query.Query` over the published ``entity``;
+        ``user`` (``{"id", "roles", "team"}``) is what ``user.…`` means in its rules."""
         from .query import Query
 
-        return Query(self, entity)
+        return Query(self, entity, user=user)
