@@ -282,3 +282,19 @@ def test_sql_and_python_select_the_same_records(
     with ws.reading() as conn:
         found = set(conn.scalars(sa.select(entity.table.c.id).where(sql)))
     assert found == expected, parse_rule(tree)
+
+
+def test_conditional_form_flags(orders: Workspace) -> None:
+    from blockscrm.engine.rules import compile_flags
+
+    flags = compile_flags(orders.entity("order").rules, {
+        "discount": {"visible": "quantity >= 10", "read_only": "approved_by != null"},
+        "approved_by": {"required": "discount > 50"},
+    })
+    assert flags({"quantity": 12, "discount": 60}, Env()) == {
+        "discount": {"visible": True, "required": False, "read_only": False},
+        "approved_by": {"visible": True, "required": True, "read_only": False}}
+    assert flags({"quantity": 2, "approved_by": "boss"})["discount"] == {
+        "visible": False, "required": False, "read_only": True}
+    with pytest.raises(RuleError, match="/discount/visible"):
+        compile_flags(orders.entity("order").rules, {"discount": {"visible": "quantity + 1"}})

@@ -30,6 +30,7 @@ __all__ = [
     "RuleSyntaxError",
     "bind_rules",
     "builtin_functions",
+    "compile_flags",
     "parse_rule",
     "to_text",
 ]
@@ -157,3 +158,39 @@ def bind_rules(entity: Entity, catalog: Catalog | None,
             errors.append((f"/properties/{name}/x-default", f"{exc.path or '/'}: {exc.message}"))
     entity.rules = rules
     return errors
+
+
+FLAGS = ("visible", "required", "read_only")
+
+
+def compile_flags(rules: EntityRules, fields: Mapping[str, Mapping[str, Any]]
+                  ) -> Callable[[Mapping[str, Any], Env], dict[str, dict[str, bool]]]:
+    """A form's conditional flags, compiled: ``{"discount": {"visible": "stage ==
+    \\"proposal\\"", "required": …, "read_only": …}}`` gives a callable that answers, for
+    one record, each field's flags (a flag not given is visible, not required, writable).
+
+    :raises RuleError: naming the field and flag, when a condition is not well typed.
+    """
+    compiled: dict[str, dict[str, Evaluator]] = {}
+    for name, flags in fields.items():
+        for flag, source in flags.items():
+            if flag not in FLAGS:
+                raise RuleError(f"unknown flag {flag!r}; use {', '.join(FLAGS)}", f"/{name}")
+            try:
+                tree = parse_rule(source)
+                rules.checker().check(tree, BOOLEAN)
+            except (RuleError, RuleSyntaxError) as exc:
+                raise RuleError(str(exc), f"/{name}/{flag}") from None
+            compiled.setdefault(name, {})[flag] = rules.compile_python(tree)
+
+    def evaluate(record: Mapping[str, Any], env: Env | None = None) -> dict[str, dict[str, bool]]:
+        env = env or Env()
+        answer = {}
+        for name, flags in compiled.items():
+            values = {flag: flags[flag](record, env) is True for flag in flags}
+            answer[name] = {"visible": values.get("visible", "visible" not in flags),
+                            "required": values.get("required", False),
+                            "read_only": values.get("read_only", False)}
+        return answer
+
+    return evaluate
