@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -479,12 +480,12 @@ def builtin_functions() -> list[RuleFunction]:
         RuleFunction("is_empty", 1, 1, lambda t: BOOLEAN,
                      lambda v: v is None or v == "" or v == [], null_safe=True,
                      condition=True, sql=lambda a: a.values[0].is_(None)),
-        RuleFunction("+", 2, 2, number2, lambda a, b: a + b, sql=lambda a: a.values[0] +
+        RuleFunction("+", 2, 2, number2, operator.add, sql=lambda a: a.values[0] +
                      a.values[1]),
         RuleFunction("-", 1, 2, _minus_check, lambda a, b=None: -a if b is None else a - b,
                      sql=lambda a: -a.values[0] if len(a.values) == 1
                      else a.values[0] - a.values[1]),
-        RuleFunction("*", 2, 2, number2, lambda a, b: a * b,
+        RuleFunction("*", 2, 2, number2, operator.mul,
                      sql=lambda a: a.values[0] * a.values[1]),
         RuleFunction("/", 2, 2, number2, _divide, sql=_sql_divide),
         RuleFunction("%", 2, 2, number2, _modulo, sql=_sql_modulo),

@@ -9,12 +9,13 @@ are checked for cycles) or reach anything outside it.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .functions import RuleFunction
 from .tree import Node, is_var, operation
-from .types import DATE, DATETIME, RuleError, RuleType, Scope
+from .types import DATE, DATETIME, Checker, RuleError, RuleType, Scope
 
 Evaluator = Callable[[Mapping[str, Any], "Env"], Any]
 
@@ -42,6 +43,18 @@ class Env:
 
 
 EMPTY_ENV = Env()
+ORDER_OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def _uses_previous(tree: Node) -> bool:
+    """Whether a tree calls ``changed`` or ``previous``, which need ``env.record``."""
+    if isinstance(tree, list):
+        return any(_uses_previous(n) for n in tree)
+    found = operation(tree)
+    if found is None:
+        return False
+    op, args = found
+    return op in ("changed", "previous") or any(_uses_previous(a) for a in args)
 
 
 def _reader(kind: RuleType) -> Callable[[Any], Any]:
@@ -69,19 +82,101 @@ class PythonCompiler:
         self.functions = functions
         self.formulas = dict(formulas or {})
         self._formula_cache: dict[str, Evaluator] = {}
+        self._checker = Checker(scope, functions)
 
     def compile(self, tree: Node) -> Evaluator:
         """A callable ``f(record, env=EMPTY_ENV)``."""
         inner = self._node(tree)
+        if not _uses_previous(tree):
+            return lambda record, env=EMPTY_ENV: inner(record, env)
 
         def evaluate(record: Mapping[str, Any], env: Env = EMPTY_ENV) -> Any:
-            env.record = record
+            env.record = record  # what changed() compares with the previous record
             return inner(record, env)
 
         return evaluate
 
+    def _dated(self, args: list[Node]) -> bool:
+        """Whether any operand is a date or a datetime (which meet at midnight)."""
+        try:
+            return any(self._checker.type_of(a, "", 0) in (DATE, DATETIME) for a in args)
+        except RuleError:
+            return True
+
+    def _plain_field(self, node: Node) -> str | None:
+        """The name of a record field read as it is stored (no date parsing, no formula,
+        no hop), for the fast paths below."""
+        if not is_var(node):
+            return None
+        path = node["var"]
+        try:
+            ref = self.scope.resolve(path)
+        except RuleError:
+            return None
+        if ref.via is not None or ref.scope == "user" or path in self.formulas \
+                or ref.type in (DATE, DATETIME):
+            return None
+        return str(path)
+
+    def _fast(self, op: str, args: list[Node], parts: list[Evaluator]) -> Evaluator | None:
+        """Closures for the most common shapes, with the registry's semantics but fewer
+        calls: Kleene's and/or unrolled, and a field compared with a constant."""
+        if op == "and" and len(parts) == 2:
+            first, second = parts
+
+            def both(r: Mapping[str, Any], e: Env) -> Any:
+                a = first(r, e)
+                if a is not None and not a:
+                    return False
+                b = second(r, e)
+                if b is not None and not b:
+                    return False
+                return None if a is None or b is None else True
+            return both
+        if op == "or" and len(parts) == 2:
+            first, second = parts
+
+            def either(r: Mapping[str, Any], e: Env) -> Any:
+                a = first(r, e)
+                if a:
+                    return True
+                b = second(r, e)
+                if b:
+                    return True
+                return None if a is None or b is None else False
+            return either
+        if len(args) != 2:
+            return None
+        name = self._plain_field(args[0])
+        constant = args[1]
+        if name is None or isinstance(constant, dict | bool) or constant is None:
+            return None
+        if op in ORDER_OPERATORS and not isinstance(constant, list):
+            test = ORDER_OPERATORS[op]
+
+            def ordered(r: Mapping[str, Any], e: Env) -> Any:
+                value = r.get(name)
+                return None if value is None else test(value, constant)
+            return ordered
+        if op == "==" and not isinstance(constant, list):
+            return lambda r, e: r.get(name) == constant
+        if op == "!=" and not isinstance(constant, list):
+            return lambda r, e: r.get(name) != constant
+        if op == "in" and isinstance(constant, list) and all(
+                isinstance(c, str | int | float) and not isinstance(c, bool) for c in constant):
+            members = frozenset(constant)
+
+            def member(r: Mapping[str, Any], e: Env) -> Any:
+                value = r.get(name)
+                return None if value is None else value in members
+            return member
+        return None
+
     def _node(self, node: Node) -> Evaluator:
         if isinstance(node, list):
+            if all(not isinstance(n, dict | list) for n in node):
+                constant = list(node)
+                return lambda r, e: constant
             items = [self._node(n) for n in node]
             return lambda r, e: [i(r, e) for i in items]
         if is_var(node):
@@ -101,11 +196,13 @@ class PythonCompiler:
                 raise RuleError(f"{args[0]!r} is not a valid {op}", f"/{op}/0") from None
             return lambda r, e: constant
         parts = [self._node(a) for a in args]
-        return self._call(function, parts, args)
+        return self._fast(op, args, parts) or self._call(function, parts, args)
 
     def _call(self, function: RuleFunction, parts: list[Evaluator], args: list[Node]
               ) -> Evaluator:
         run = function.python
+        if function.name in ORDER_OPERATORS and not self._dated(args):
+            run = ORDER_OPERATORS[function.name]  # no date to meet a datetime: plain order
         if function.lazy:
             return lambda r, e: run(*(lambda p=p: p(r, e) for p in parts))
         if function.null_safe:
@@ -120,6 +217,16 @@ class PythonCompiler:
                     value = left(r, e)
                     return empty if value is None else run(value, constant)
                 return with_constant
+
+            name = self._plain_field(args[0])
+            if name is not None:
+                def from_field(r: Mapping[str, Any], e: Env) -> Any:
+                    a = r.get(name)
+                    if a is None:
+                        return empty
+                    b = right(r, e)
+                    return empty if b is None else run(a, b)
+                return from_field
 
             def binary(r: Mapping[str, Any], e: Env) -> Any:
                 a = left(r, e)

@@ -133,7 +133,7 @@ class SqlCompiler:
             if not function.null_safe and any(
                     not isinstance(a, list) and self._constant(a)
                     and self.python.compile(a)({}, self.env) is None for a in args):
-                return sa.null()  # an empty operand: the result is empty (or unknown)
+                return literal(None)  # an empty operand: the result is empty (or unknown)
             values = [self._node(a) if not isinstance(a, list) else sa.null() for a in args]
         return function.sql(SqlArgs(values, types, list(args), self.dialect))
 
