@@ -227,15 +227,19 @@ def build_table(name: str, fields: Mapping[str, Field], document: Mapping[str, A
     # Unique rules are unique indexes, not constraints: every database can add and drop
     # an index in place, while SQLite would have to copy the table for a constraint.
     sa.Index(constraint_name("ix", tname, ["owner_id"]), table.c.owner_id)
+    # A plain index ends with id: sorted pages break ties by id, so (field, id) serves a
+    # whole keyset ORDER BY.
     for f in stored:
-        if f.unique or f.indexed:
-            prefix = "uq" if f.unique else "ix"
-            sa.Index(constraint_name(prefix, tname, [f.name]), table.c[f.name], unique=f.unique)
+        if f.unique:
+            sa.Index(constraint_name("uq", tname, [f.name]), table.c[f.name], unique=True)
+        elif f.indexed:
+            sa.Index(constraint_name("ix", tname, [f.name]), table.c[f.name], table.c.id)
     for group in document.get("x-unique", []):
         sa.Index(constraint_name("uq", tname, list(group)), *(table.c[c] for c in group),
                  unique=True)
     for group in document.get("x-indexes", []):
-        sa.Index(constraint_name("ix", tname, list(group)), *(table.c[c] for c in group))
+        sa.Index(constraint_name("ix", tname, list(group)), *(table.c[c] for c in group),
+                 table.c.id)
     return table
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,6 +96,8 @@ class Workspace:
         self.rule_functions: dict[str, RuleFunction] = collect_rule_functions(self.pm.hook)
         self._secret = secret or os.environ.get("BLOCKS_SECRET_KEY")
         self._catalog: Catalog | None = None
+        self._by_connection: weakref.WeakKeyDictionary[sa.Connection, Catalog] = (
+            weakref.WeakKeyDictionary())
         self._lock = threading.Lock()
         Base.metadata.create_all(self.engine)
         self.metadata = MetadataService(self)
@@ -152,6 +155,14 @@ class Workspace:
         if conn is None:
             with self.reading() as own:
                 return self.catalog(own)
+        known = self._by_connection.get(conn)
+        if known is not None:
+            return known  # one version check per transaction, however many callers ask
+        catalog = self._current_catalog(conn)
+        self._by_connection[conn] = catalog
+        return catalog
+
+    def _current_catalog(self, conn: sa.Connection) -> Catalog:
         current = conn.execute(sa.select(sa.func.max(Publish.id))).scalar() or 0
         cached = self._catalog
         if cached is not None and cached.version == current:
