@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import fastjsonschema
 import sqlalchemy as sa
 from jsonschema import Draft202012Validator, FormatChecker
 
@@ -33,6 +34,19 @@ PRESENTATION_KEYS = frozenset({"x-label", "title", "description", "$comment", "e
                                "x-default", "x-formula"})
 
 FORMAT_CHECKER = FormatChecker(("date", "date-time", "email", "uri", "regex"))
+#: The same format checks for the fast path, so both validators agree on formats.
+FAST_FORMATS = {name: (lambda f: lambda value: bool(FORMAT_CHECKER.conforms(value, f)))(name)
+                for name in ("date", "date-time", "email", "uri")}
+
+
+def fast_validator(schema: Mapping[str, Any]) -> Callable[[Any], Any] | None:
+    """A validator compiled to Python by ``fastjsonschema`` (about ten times faster than
+    ``jsonschema`` on a record). It only says yes or no: when it says no, ``jsonschema``
+    words every error. None when the schema uses what it cannot compile."""
+    try:
+        return fastjsonschema.compile(dict(schema), formats=FAST_FORMATS)
+    except (fastjsonschema.JsonSchemaDefinitionException, ValueError, TypeError):
+        return None
 
 
 def table_name(entity: str) -> str:
@@ -106,6 +120,8 @@ class Entity:
     validation_trees: list[tuple[Any, Mapping[str, str], list[str]]] = field(
         default_factory=list)
     rules: Any = None
+    #: ``fastjsonschema``'s compiled check of the record schema, where it compiles.
+    fast_check: Callable[[Any], Any] | None = None
 
     @property
     def stored_fields(self) -> list[Field]:
@@ -302,12 +318,14 @@ def compile_entity(document: Mapping[str, Any], types: Mapping[str, FieldType],
     search = document.get("x-search") or [f.name for f in fields.values() if f.type.searchable]
     unique_sets = tuple(tuple(g) for g in document.get("x-unique", []))
     table = build_table(document["name"], fields, document, metadata or sa.MetaData())
+    schema = record_schema(fields)
     return Entity(
         name=document["name"],
         document=copy.deepcopy(dict(document)),
         fields=fields,
         table=table,
-        validator=Draft202012Validator(record_schema(fields), format_checker=FORMAT_CHECKER),
+        validator=Draft202012Validator(schema, format_checker=FORMAT_CHECKER),
+        fast_check=fast_validator(schema),
         search_fields=tuple(search),
         unique_sets=unique_sets,
         label=document.get("label", {}),

@@ -51,6 +51,11 @@ class FieldType:
     #: Whether the value is computed (``x-formula``) on read, with no column of its own.
     computed: bool = False
 
+    @property
+    def converts(self) -> bool:
+        """Whether the JSON value and the column's value differ (dates, datetimes)."""
+        return self.to_db is not _identity or self.from_db is not _identity
+
 
 ORDERED = frozenset({"<", "<=", ">", ">=", "between"})
 TEXTUAL = frozenset({"contains", "starts_with"}) | ORDERED

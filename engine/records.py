@@ -16,6 +16,7 @@ from decimal import Decimal
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+import fastjsonschema
 import sqlalchemy as sa
 from jsonschema.exceptions import ValidationError as SchemaError
 
@@ -71,6 +72,12 @@ def _message(error: SchemaError) -> str:
 
 def schema_errors(entity: Entity, values: Mapping[str, Any]) -> FieldErrors:
     """Every way ``values`` breaks the entity's record schema, as ``(field, message)``."""
+    if entity.fast_check is not None:
+        try:
+            entity.fast_check(values)
+            return []
+        except fastjsonschema.JsonSchemaException:
+            pass  # jsonschema words every error below
     errors: FieldErrors = []
     for error in entity.validator.iter_errors(values):
         if error.validator == "required":
@@ -255,7 +262,7 @@ class RecordService:
         bad = {name for name, _ in errors}
         for name, value in clean.items():
             f = ent.fields.get(name)
-            if f is None or name in bad:
+            if f is None or name in bad or not f.type.converts:
                 continue
             try:
                 clean[name] = f.from_db(f.to_db(value))  # the one canonical spelling
