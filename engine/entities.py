@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from .definitions import pointer
 from .errors import DefinitionError
-from .fieldtypes import FieldType, infer_field_type
+from .fieldtypes import FieldType, fit_numeric, infer_field_type
 from .rules import RuleSyntaxError, parse_rule
 
 SYSTEM_FIELDS = (
@@ -27,6 +27,7 @@ SYSTEM_FIELDS = (
     "created_at", "created_by", "updated_at", "updated_by",
 )
 TABLE_PREFIX = "ent_"
+INDEXED_TEXT_MAX = 500
 ON_DELETE = ("restrict", "cascade", "set_null")
 #: Keywords that describe a field to people but do not change what values it takes.
 PRESENTATION_KEYS = frozenset({"x-label", "title", "description", "$comment", "examples",
@@ -54,12 +55,12 @@ def table_name(entity: str) -> str:
 
 
 def constraint_name(prefix: str, table: str, columns: list[str]) -> str:
-    """A constraint or index name that stays within PostgreSQL's 63 characters."""
-    name = f"{prefix}_{table}_{'_'.join(columns)}"
-    if len(name) <= 63:
-        return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:16]
-    return f"{prefix}_{table[:40]}_{digest}"
+    """An index name, readable and unique: names are global to a schema, and joining names
+    with ``_`` is ambiguous (field ``a_b`` and fields ``a, b``; table ``p`` with ``q_r``
+    and table ``p_q`` with ``r``), so a digest of the exact table and columns ends it,
+    within PostgreSQL's 63 characters."""
+    digest = hashlib.sha1(repr((table, *columns)).encode()).hexdigest()[:8]
+    return f"{prefix}_{table}_{'_'.join(columns)}"[:54] + "_" + digest
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,9 @@ class Field:
         merged.pop("default", None)
         if self.type.name == "select" and "enum" not in merged and self.schema.get("x-options"):
             merged["enum"] = list(self.schema["x-options"])
+        if (self.unique or self.indexed) and merged.get("type") == "string":
+            # A B-tree entry holds about 2.7 kB on PostgreSQL: indexed text stays within it.
+            merged.setdefault("maxLength", INDEXED_TEXT_MAX)
         return merged
 
     @property
@@ -94,7 +98,12 @@ class Field:
                 {k: v for k, v in self.schema.items() if k not in PRESENTATION_KEYS})
 
     def to_db(self, value: Any) -> Any:
-        return None if value is None else self.type.to_db(value)
+        """The column's value; :raises ValueError: when the database could not hold it."""
+        if value is None:
+            return None
+        if self.type.numeric:
+            value = fit_numeric(value, int(self.schema.get("x-scale", 4)))
+        return self.type.to_db(value)
 
     def from_db(self, value: Any) -> Any:
         return None if value is None else self.type.from_db(value)
@@ -154,6 +163,10 @@ def _field_errors(name: str, prop: Mapping[str, Any], types: Mapping[str, FieldT
         for key in ("x-ref", "x-on-delete"):
             if key in prop:
                 yield pointer(*at, key), "only a reference field takes this keyword"
+    if field_type.name == "json" or field_type.computed:
+        for key in ("x-unique", "x-index"):
+            if prop.get(key):
+                yield pointer(*at, key), f"a {type_name} field cannot be indexed or unique"
     if field_type.computed != ("x-formula" in prop):
         yield pointer(*at), ("a formula field computes its value with x-formula"
                              if field_type.computed else
@@ -240,22 +253,30 @@ def build_table(name: str, fields: Mapping[str, Field], document: Mapping[str, A
     stored = [f for f in fields.values() if not f.type.computed]
     columns += [sa.Column(f.name, f.type.column(f.schema)) for f in stored]
     table = sa.Table(tname, metadata, *columns)
+    made: set[tuple[bool, tuple[str, ...]]] = set()
+
+    def index(prefix: str, names: list[str], unique: bool = False) -> None:
+        """One index per distinct column list (a field flag and a group may ask twice)."""
+        key = (unique, tuple(names))
+        if key not in made:
+            made.add(key)
+            sa.Index(constraint_name(prefix, tname, names), *(table.c[n] for n in names),
+                     unique=unique)
+
     # Unique rules are unique indexes, not constraints: every database can add and drop
     # an index in place, while SQLite would have to copy the table for a constraint.
-    sa.Index(constraint_name("ix", tname, ["owner_id"]), table.c.owner_id)
+    index("ix", ["owner_id"])
     # A plain index ends with id: sorted pages break ties by id, so (field, id) serves a
     # whole keyset ORDER BY.
     for f in stored:
         if f.unique:
-            sa.Index(constraint_name("uq", tname, [f.name]), table.c[f.name], unique=True)
+            index("uq", [f.name], unique=True)
         elif f.indexed:
-            sa.Index(constraint_name("ix", tname, [f.name]), table.c[f.name], table.c.id)
+            index("ix", [f.name, "id"])
     for group in document.get("x-unique", []):
-        sa.Index(constraint_name("uq", tname, list(group)), *(table.c[c] for c in group),
-                 unique=True)
+        index("uq", list(group), unique=True)
     for group in document.get("x-indexes", []):
-        sa.Index(constraint_name("ix", tname, list(group)), *(table.c[c] for c in group),
-                 table.c.id)
+        index("ix", [*group, "id"])
     return table
 
 
@@ -313,6 +334,13 @@ def compile_entity(document: Mapping[str, Any], types: Mapping[str, FieldType],
                                 list(rule.get("fields", []))))
         except RuleSyntaxError as exc:
             errors.append((pointer("x-validations", i, "assert"), str(exc)))
+    if errors:
+        raise DefinitionError(errors)
+    # PostgreSQL's text of a date depends on the session's DateStyle, so no index may
+    # hold it; a formula has no column to index.
+    errors = [(pointer("x-search", i), f"a {fields[name].type.name} field cannot be searched")
+              for i, name in enumerate(document.get("x-search", []))
+              if fields[name].type.name in ("date", "datetime") or fields[name].type.computed]
     if errors:
         raise DefinitionError(errors)
     search = document.get("x-search") or [f.name for f in fields.values() if f.type.searchable]

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,11 +50,13 @@ class FieldType:
     is_array: bool = False
     #: Whether the value is computed (``x-formula``) on read, with no column of its own.
     computed: bool = False
+    #: Whether the value is a number stored with ``x-scale`` decimals (NUMERIC(24, scale)).
+    numeric: bool = False
 
     @property
     def converts(self) -> bool:
-        """Whether the JSON value and the column's value differ (dates, datetimes)."""
-        return self.to_db is not _identity or self.from_db is not _identity
+        """Whether the JSON value and the column's value differ (dates, numbers)."""
+        return self.numeric or self.to_db is not _identity or self.from_db is not _identity
 
 
 ORDERED = frozenset({"<", "<=", ">", ">=", "between"})
@@ -64,12 +66,49 @@ ARRAY = frozenset({"contains"})
 # --- conversions ------------------------------------------------------------------------
 
 
+def text_problem(value: Any) -> str | None:
+    """Why a JSON value's text cannot be stored on every database, or None: PostgreSQL
+    refuses the NUL character, and no driver encodes a lone surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "must not contain the NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid Unicode text"
+        return None
+    if isinstance(value, list):
+        return next((p for p in map(text_problem, value) if p), None)
+    if isinstance(value, dict):
+        return next((p for p in map(text_problem, [*value, *value.values()]) if p), None)
+    return None
+
+
 def _to_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return str(value)
+
+
+INT64 = 2**63 - 1
+
+
+def _integer_in(value: int) -> int:
+    if not -INT64 - 1 <= value <= INT64:
+        raise ValueError(f"must be between {-INT64 - 1} and {INT64}")
+    return value
+
+
+def fit_numeric(value: float, scale: int) -> int | float:
+    """A number rounded to its column's decimals (half away from zero, as the database
+    would), so what is answered is what is stored, on every database."""
+    exact = Decimal(repr(value))
+    if not exact.is_finite() or abs(exact) >= Decimal(10) ** (24 - scale):
+        raise ValueError(f"must be less than 10^{24 - scale} in size")
+    rounded = exact.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+    return int(rounded) if rounded == rounded.to_integral_value() else float(rounded)
 
 
 def _to_integer(value: Any) -> int:
@@ -113,9 +152,13 @@ def _to_date(value: Any) -> str:
 
 
 def _parse_datetime(value: Any) -> dt.datetime:
-    moment = dt.datetime.fromisoformat(str(value).strip())
+    """RFC 3339 (``t`` and ``z`` too) to naive UTC; :raises ValueError: out of range."""
+    moment = dt.datetime.fromisoformat(str(value).strip().upper())
     if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError(f"{value!r} is out of range in UTC") from None
     return moment
 
 
@@ -182,7 +225,13 @@ def _numeric_column(schema: Mapping[str, Any]) -> sa.types.TypeEngine[Any]:
 
 
 def _json_column(schema: Mapping[str, Any]) -> sa.types.TypeEngine[Any]:
-    # none_as_null: an empty value is SQL NULL, never the JSON literal null.
+    """A JSON document kept as given (PostgreSQL ``json``: numbers and key order intact).
+    none_as_null: an empty value is SQL NULL, never the JSON literal null."""
+    return sa.JSON(none_as_null=True)
+
+
+def _list_column(schema: Mapping[str, Any]) -> sa.types.TypeEngine[Any]:
+    """A list of values; ``jsonb`` on PostgreSQL, whose ``@>`` answers ``contains``."""
     return sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True),
                                                    "postgresql")
 
@@ -209,25 +258,28 @@ def builtin_field_types() -> list[FieldType]:
                   operators=TEXTUAL, searchable=True),
         FieldType("url", {"type": "string", "format": "uri", "maxLength": 2000},
                   _text_column, convert=lambda v: _to_text(v).strip(), operators=TEXTUAL),
-        FieldType("integer", {"type": "integer"}, _const(sa.BigInteger()),
+        FieldType("integer", {"type": "integer"}, _const(sa.BigInteger()), to_db=_integer_in,
                   convert=_to_integer, operators=ORDERED),
-        FieldType("decimal", number, _numeric_column, convert=_to_number, operators=ORDERED),
-        FieldType("currency", number, _numeric_column, convert=_to_number, operators=ORDERED),
-        FieldType("percent", number, _numeric_column, convert=_to_number, operators=ORDERED),
+        FieldType("decimal", number, _numeric_column, convert=_to_number, operators=ORDERED,
+                  numeric=True),
+        FieldType("currency", number, _numeric_column, convert=_to_number, operators=ORDERED,
+                  numeric=True),
+        FieldType("percent", number, _numeric_column, convert=_to_number, operators=ORDERED,
+                  numeric=True),
         FieldType("boolean", {"type": "boolean"}, _const(sa.Boolean()), convert=_to_boolean),
         FieldType("date", {"type": "string", "format": "date"}, _const(sa.Date()),
                   to_db=_date_in, from_db=_date_out, convert=_to_date, operators=ORDERED),
         FieldType("datetime", {"type": "string", "format": "date-time"},
                   _const(sa.DateTime()), to_db=_datetime_in, from_db=_datetime_out,
                   convert=_to_datetime, operators=ORDERED),
-        FieldType("select", text, _const(sa.String(100)), convert=_to_text, operators=ORDERED),
-        FieldType("multi_select", {"type": "array", "uniqueItems": True}, _json_column,
+        FieldType("select", text, _string_column, convert=_to_text, operators=ORDERED),
+        FieldType("multi_select", {"type": "array", "uniqueItems": True}, _list_column,
                   convert=_to_list, operators=ARRAY, is_array=True),
         FieldType("tags", {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
-                  _json_column, convert=_to_list, operators=ARRAY, is_array=True),
+                  _list_column, convert=_to_list, operators=ARRAY, is_array=True),
         FieldType("reference", {"type": "string", "maxLength": 32}, _const(sa.String(32)),
                   convert=_to_text, is_reference=True),
-        FieldType("user", {"type": "string", "maxLength": 64}, _const(sa.String(64)),
+        FieldType("user", {"type": "string", "maxLength": 64}, _string_column,
                   convert=_to_text),
         FieldType("json", {}, _json_column, convert=_to_json),
         FieldType("formula", {}, _json_column, computed=True),

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from .definitions import KINDS, check_envelope, pointer
 from .entities import Entity, compile_entity, reference_errors
 from .errors import Conflict, DefinitionError, NotFound
+from .fieldtypes import text_problem
 from .plan import Plan, Planner
 from .rules import bind_rules
 from .store import DefinitionVersion, Draft, Publish, utcnow
@@ -59,6 +60,9 @@ class MetadataService:
         :raises DefinitionError: with every problem keyed by JSON Pointer.
         """
         check_envelope(document)
+        problems = list(_text_problems(document, ()))
+        if problems:
+            raise DefinitionError(problems)
         document = {k: v for k, v in copy.deepcopy(document).items() if k not in MANAGED_KEYS}
         if document["kind"] == "entity":
             entity = compile_entity(document, self.ws.field_types)
@@ -229,14 +233,14 @@ class MetadataService:
                 try:
                     compile_entity(document, self.ws.field_types)
                 except DefinitionError as exc:
-                    errors += [(f"{kind}/{name}{p}", m) for p, ms in exc.errors.items()
+                    errors += [(f"/{kind}/{name}{p}", m) for p, ms in exc.errors.items()
                                for m in ms]
         if errors:
             raise DefinitionError(errors)
         target = self.ws.compile(documents)
         # A reference to an entity being dropped is the plan's to refuse, with the plan.
         dropping = {n for k, n in current.documents if k == "entity"} - set(target.entities)
-        problems = [(f"entity/{e}{p}", m)
+        problems = [(f"/entity/{e}{p}", m)
                     for e, p, m in reference_errors(target.entities, allowed=dropping)]
         if problems:
             raise DefinitionError(problems)
@@ -311,6 +315,23 @@ class MetadataService:
         conn.execute(sa.insert(DefinitionVersion).values(
             kind=kind, name=name, version=latest + 1, publish_id=publish_id,
             document=document))
+
+
+def _text_problems(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str, str]]:
+    """Text in a definition that no database could store, by JSON Pointer."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = text_problem(key)
+            if problem:
+                yield pointer(*path, key), f"the key {problem}"
+            yield from _text_problems(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _text_problems(item, (*path, i))
+    else:
+        problem = text_problem(value)
+        if problem:
+            yield pointer(*path), problem
 
 
 def _unversioned(document: Document | None) -> Document | None:

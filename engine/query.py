@@ -143,6 +143,8 @@ class Query:
                 condition = json.loads(condition)
             except ValueError as exc:
                 raise QueryError({"filter": [f"not valid JSON: {exc}"]}) from None
+            except RecursionError:
+                raise QueryError({"filter": ["nests too deep"]}) from None
         try:
             tree = parse_rule(condition)
         except RuleSyntaxError as exc:
@@ -243,8 +245,10 @@ class Query:
         """
         branches = []
         equal: list[sa.ColumnElement[bool]] = []
-        for key, value in zip(self._sort, values, strict=True):
+        for key, raw in zip(self._sort, values, strict=True):
             col = key.target.column
+            # Bound as typed literals: SQLAlchemy takes no ``>`` with a bare True or False.
+            value = None if raw is None else sa.literal(raw, col.type)
             if value is None:
                 after = col.isnot(None) if key.descending else sa.false()
                 same = col.is_(None)
@@ -257,9 +261,10 @@ class Query:
             branches.append(sa.and_(*equal, after))
             equal.append(same)
         condition = sa.or_(*branches)
-        first, value = self._sort[0], values[0]
-        if value is not None and (first.descending or first.name in NEVER_EMPTY):
+        first, raw = self._sort[0], values[0]
+        if raw is not None and (first.descending or first.name in NEVER_EMPTY):
             col = first.target.column
+            value = sa.literal(raw, col.type)
             condition = sa.and_(col <= value if first.descending else col >= value, condition)
         return condition
 
@@ -286,13 +291,15 @@ class Query:
         if not isinstance(cursor, str) or "." not in cursor or len(cursor) > 4096:
             raise bad
         body, signature = cursor.rsplit(".", 1)
+        if not cursor.isascii():
+            raise bad
         try:
             payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except ValueError:
             raise bad from None
         if not hmac.compare_digest(self._sign(payload), signature):
             raise bad
-        data = json.loads(payload)
+        data = json.loads(payload)  # signed by this workspace: well formed
         if data.get("q") != self._fingerprint() or len(data.get("k", [])) != len(self._sort):
             raise QueryError({"cursor": ["belongs to another filter or sort"]})
         return [None if v is None else k.target.convert(v)

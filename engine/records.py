@@ -22,6 +22,7 @@ from jsonschema.exceptions import ValidationError as SchemaError
 
 from .entities import Entity
 from .errors import Conflict, NotFound, ValidationError
+from .fieldtypes import text_problem
 from .rules import Env
 from .rules.sql import SqlCompiler, formula_columns
 from .store import audit_table, utcnow
@@ -243,16 +244,25 @@ class RecordService:
             return {}, [("", "a record is a JSON object")]
         clean: dict[str, Any] = {}
         for key, value in values.items():
-            if key in READ_ONLY_KEYS or key == "owner_id":
+            if key in READ_ONLY_KEYS:
                 continue
+            if key == "owner_id":
+                if value is not None and not (isinstance(value, str) and 0 < len(value) <= 64
+                                              and not text_problem(value)):
+                    errors.append(("owner_id", "must be a user id (text, 1 to 64 characters)"))
+                continue
+            problem = text_problem(value)
             if key == "state":
                 errors.append(("state", "changes only through a workflow transition"))
+            elif problem:
+                errors.append((key, problem))
             elif value is not None and value != "" and value != []:
                 clean[key] = value  # "" and [] are empty, like null: one way to be empty
         if not existing:
             for f in ent.stored_fields:
-                if f.name not in clean and "default" in f.schema:
-                    clean[f.name] = f.schema["default"]
+                default = f.schema.get("default")
+                if f.name not in clean and default is not None and default not in ("", []):
+                    clean[f.name] = default
             for name, default in ent.rules.defaults.items():
                 if name not in clean:
                     value = default(clean, Env(user={"id": actor}))

@@ -13,7 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+#: Documents are stored as PostgreSQL ``json`` (the text as given), not ``jsonb``, which
+#: would reorder a definition's properties and so its fields.
+JSONType = sa.JSON()
+#: Audit changes are only read back whole: ``jsonb`` is smaller.
+AuditJSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def utcnow() -> dt.datetime:
@@ -76,7 +80,7 @@ class AuditEntry(Base):
     record_id: Mapped[str] = mapped_column(sa.String(32))
     action: Mapped[str] = mapped_column(sa.String(20))
     #: ``{field: [before, after]}``
-    changes: Mapped[Any] = mapped_column(JSONType)
+    changes: Mapped[Any] = mapped_column(AuditJSON)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     actor: Mapped[str | None] = mapped_column(sa.String(64))
     version: Mapped[int | None] = mapped_column()

@@ -188,7 +188,8 @@ class Workspace:
                 ) -> Catalog:
         """Compile definitions into a catalog, rules included.
 
-        :raises DefinitionError: keyed ``entity/<name>/<pointer>``.
+        :raises DefinitionError: keyed by JSON Pointer into the set of definitions
+            (``/entity/<name>/<pointer>``).
         """
         metadata = sa.MetaData()
         entities = {
@@ -196,7 +197,7 @@ class Workspace:
             for (kind, name), doc in sorted(documents.items()) if kind == "entity"
         }
         catalog = Catalog(version=version, documents=documents, entities=entities)
-        errors = [(f"entity/{name}{where}", message) for name, entity in entities.items()
+        errors = [(f"/entity/{name}{where}", message) for name, entity in entities.items()
                   for where, message in bind_rules(entity, catalog, self.rule_functions)]
         if errors:
             raise DefinitionError(errors)

@@ -207,4 +207,4 @@ def test_postgresql_search_uses_the_gin_index(deals: Workspace) -> None:
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         compiled = query.statement().compile(conn, compile_kwargs={"literal_binds": True})
         plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
-    assert "ft_ent_deal_search" in plan
+    assert "ft_ent_deal_search_" in plan

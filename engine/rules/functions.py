@@ -175,9 +175,13 @@ def utcnow() -> dt.datetime:
 
 
 def _text_order(args: SqlArgs, index: int) -> SQL:
+    """An operand as it compares: text by code point; on SQLite, a date beside a datetime
+    as that day's midnight, spelt as SQLite stores datetimes."""
     value = args.values[index]
     if args.dialect == "postgresql" and args.types[index] == TEXT:
         return value.collate("C")
+    if args.dialect == "sqlite" and args.types[index] == DATE and DATETIME in args.types:
+        return sa.type_coerce(value, sa.String).concat(" 00:00:00.000000")
     return value
 
 
@@ -195,6 +199,7 @@ def _sql_equal(negate: bool) -> Callable[[SqlArgs], SQL]:
             other = a if args.nodes[1] is None else b
             same = other.is_(None)
         else:
+            a, b = _text_order(args, 0), _text_order(args, 1)
             same = sa.or_(sa.and_(a.isnot(None), b.isnot(None), a == b),
                           sa.and_(a.is_(None), b.is_(None)))
         return sa.not_(same) if negate else same

@@ -192,7 +192,7 @@ class PythonCompiler:
         if op in ("date", "datetime") and isinstance(args[0], str):
             try:
                 constant = function.python(args[0])
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise RuleError(f"{args[0]!r} is not a valid {op}", f"/{op}/0") from None
             return lambda r, e: constant
         parts = [self._node(a) for a in args]

@@ -7,11 +7,16 @@ naming where in the tree it is (a JSON Pointer into the tree, ``/and/1/>/0``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..fieldtypes import INT64, text_problem
 from .tree import MAX_DEPTH, MAX_NODES, Node, is_var, operation
+
+#: The largest number a rule may write: what a 64-bit integer column holds.
+LARGEST = INT64
 
 if TYPE_CHECKING:
     from ..entities import Entity, Field
@@ -178,8 +183,13 @@ class Checker:
         if isinstance(node, bool):
             return BOOLEAN
         if isinstance(node, int | float):
+            if not math.isfinite(node) or abs(node) > LARGEST:
+                raise RuleError(f"{node!r} is too large a number", path)
             return NUMBER
         if isinstance(node, str):
+            problem = text_problem(node)
+            if problem:
+                raise RuleError(f"the text {problem}", path)
             return TEXT
         if isinstance(node, list):
             items = [self.type_of(n, f"{path}/{i}", depth + 1) for i, n in enumerate(node)]
