@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .entities import Entity, search_document
-from .errors import QueryError
+from .errors import NotFound, QueryError
 from .records import to_record
 from .rules import RuleError, RuleSyntaxError, parse_rule
 from .rules.sql import SqlCompiler, formula_columns
@@ -97,22 +98,35 @@ class Query:
     """A query over the published records of one entity."""
 
     def __init__(self, workspace: Workspace, entity: str, state: _State | None = None, *,
-                 user: Mapping[str, Any] | None = None, catalog: Catalog | None = None
-                 ) -> None:
+                 user: Mapping[str, Any] | None = None, catalog: Catalog | None = None,
+                 verified: bool = False) -> None:
         self.ws = workspace
-        self.catalog = catalog or workspace.catalog()
-        self.entity: Entity = self.catalog.entity(entity)
         self.user = user
         self._state = state or _State()
+        # The catalog this process saw last, unless one is given: each run checks the
+        # version in its own transaction (_reading). A query that does not compile on it
+        # may be newer than it, so it is compiled again on the current one before failing.
+        self.catalog = catalog or workspace.known_catalog()
+        self._verified = verified
+        try:
+            self._compile(entity)
+        except (NotFound, QueryError):
+            if self._verified:
+                raise
+            self.catalog, self._verified = workspace.catalog(), True
+            self._compile(entity)
+
+    def _compile(self, entity: str) -> None:
+        self.entity: Entity = self.catalog.entity(entity)
         rules = self.entity.rules
-        self._compiler = SqlCompiler(rules.scope, rules.functions, workspace.dialect,
-                                     user=user, formulas=self.entity.formulas)
+        self._compiler = SqlCompiler(rules.scope, rules.functions, self.ws.dialect,
+                                     user=self.user, formulas=self.entity.formulas)
         self._where = self._condition(self._state.filter_tree)
         self._sort = self._sort_keys(self._state.sort_keys)
 
     def _with(self, **changes: Any) -> Query:
         return Query(self.ws, self.entity.name, replace(self._state, **changes), user=self.user,
-                     catalog=self.catalog)
+                     catalog=self.catalog, verified=self._verified)
 
     def _condition(self, tree: Any) -> sa.ColumnElement[bool]:
         if tree is None:
@@ -307,12 +321,27 @@ class Query:
 
     # --- running --------------------------------------------------------------------------
 
+    @contextmanager
+    def _reading(self) -> Iterator[tuple[sa.Connection, Query]]:
+        """A read transaction, and this query as the metadata published now compiles it:
+        the version is checked on the same connection the query then reads on."""
+        with self.ws.reading() as conn:
+            current = self.ws.catalog(conn)
+            if current.version == self.catalog.version:
+                yield conn, self
+            else:
+                yield conn, Query(self.ws, self.entity.name, self._state, user=self.user,
+                                  catalog=current, verified=True)
+
     def page(self, cursor: str | None = None) -> Page:
         """One page of records, and the cursor of the next (None on the last page)."""
+        with self._reading() as (conn, query):
+            return query._page(conn, cursor)
+
+    def _page(self, conn: sa.Connection, cursor: str | None) -> Page:
         after = self._read_cursor(cursor) if cursor else None
         size = self._state.page_size
-        with self.ws.reading() as conn:
-            rows = conn.execute(self._select(after).limit(size + 1)).mappings().all()
+        rows = conn.execute(self._select(after).limit(size + 1)).mappings().all()
         more = len(rows) > size
         rows = rows[:size]
         return Page([self._shape(r) for r in rows],
@@ -322,9 +351,9 @@ class Query:
         """Every matching record, a keyset page at a time (never the whole table at once)."""
         after: list[Any] | None = None
         while True:
-            with self.ws.reading() as conn:
-                rows = conn.execute(self._select(after).limit(chunk)).mappings().all()
-            yield from (self._shape(r) for r in rows)
+            with self._reading() as (conn, query):
+                rows = conn.execute(query._select(after).limit(chunk)).mappings().all()
+            yield from (query._shape(r) for r in rows)
             if len(rows) < chunk:
                 return
             after = [rows[-1][k.name] for k in self._sort]
@@ -338,12 +367,15 @@ class Query:
 
     def count(self, *, exact: bool = False, cap: int = COUNT_CAP) -> Count:
         """How many records match; stops at ``cap`` unless ``exact``."""
+        with self._reading() as (conn, query):
+            return query._count(conn, exact, cap)
+
+    def _count(self, conn: sa.Connection, exact: bool, cap: int) -> Count:
         inner = sa.select(self.entity.table.c.id).select_from(self._from()).where(
             *self._conditions())
         if not exact:
             inner = inner.limit(cap + 1)
-        with self.ws.reading() as conn:
-            value = conn.scalar(sa.select(sa.func.count()).select_from(inner.subquery())) or 0
+        value = conn.scalar(sa.select(sa.func.count()).select_from(inner.subquery())) or 0
         if not exact and value > cap:
             return Count(cap, False)
         return Count(int(value), True)
@@ -356,6 +388,11 @@ class Query:
         (``day``, ``month``, ``year``); ``metrics`` maps an output name to ``count`` or
         ``sum:amount`` (``avg``, ``min``, ``max``). Answers one row per group, in order.
         """
+        with self._reading() as (conn, query):
+            return query._aggregate(conn, group_by, metrics)
+
+    def _aggregate(self, conn: sa.Connection, group_by: str | list[str] | tuple[str, ...],
+                   metrics: Mapping[str, str] | None) -> list[dict[str, Any]]:
         groups = [group_by] if isinstance(group_by, str) else list(group_by)
         metrics = dict(metrics or {"count": "count"})
         keys = [self._group_key(g) for g in groups]
@@ -366,8 +403,7 @@ class Query:
         if keys:
             query = query.group_by(*(expr for _, expr in keys)).order_by(
                 *(expr for _, expr in keys))
-        with self.ws.reading() as conn:
-            rows = conn.execute(query).mappings().all()
+        rows = conn.execute(query).mappings().all()
         return [{k: _plain(v) for k, v in row.items()} for row in rows]
 
     def _group_key(self, spec: str) -> tuple[str, sa.ColumnElement[Any]]:

@@ -184,6 +184,11 @@ class Workspace:
             self._catalog = catalog
             return catalog
 
+    def known_catalog(self) -> Catalog:
+        """The catalog this process saw last, without asking the database; whoever reads
+        with it checks the version in its own transaction (see ``Query``)."""
+        return self._catalog or self.catalog()
+
     def compile(self, documents: dict[tuple[str, str], dict[str, Any]], version: int = 0
                 ) -> Catalog:
         """Compile definitions into a catalog, rules included.

@@ -208,3 +208,19 @@ def test_postgresql_search_uses_the_gin_index(deals: Workspace) -> None:
         compiled = query.statement().compile(conn, compile_kwargs={"literal_binds": True})
         plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
     assert "ft_ent_deal_search_" in plan
+
+
+def test_a_query_follows_a_publish_made_by_another_process(deals: Workspace) -> None:
+    """Two workspaces on one database stand for two web processes."""
+    other = Workspace(deals.url, secret="test-secret")
+    assert other.query("deal").count().value == 5  # this process caches version 1
+    document = deals.metadata.get("entity", "deal")
+    document["properties"]["region"] = {"type": "string"}
+    deals.metadata.replace("entity", "deal", document)
+    deals.metadata.publish()
+    deals.records.create("deal", {"title": "Zeta", "region": "EMEA"})
+    query = other.query("deal").filter('region == "EMEA"')  # a field it has not seen yet
+    assert [r["title"] for r in query.page().items] == ["Zeta"]
+    stale = other.query("deal")  # compiled on what it knew, checked when it runs
+    assert "region" in stale.page().items[0]
+    other.close()
