@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .functions import RuleFunction, builtin_functions
 from .python import Env, Evaluator, PythonCompiler
 from .syntax import RuleSyntaxError, parse, to_text
-from .tree import Node, is_var, normalize, operation
+from .tree import Node, TooDeep, is_var, normalize, operation
 from .types import BOOLEAN, FIELD_TYPES, Checker, RuleError, RuleType, Scope, fits
 
 if TYPE_CHECKING:
@@ -42,7 +42,10 @@ def parse_rule(source: Any) -> Node:
     """
     if isinstance(source, str):
         return parse(source)
-    return normalize(source)
+    try:
+        return normalize(source)
+    except TooDeep as exc:
+        raise RuleSyntaxError(str(exc), text="", position=0) from None
 
 
 def dependencies(tree: Node) -> Iterator[str]:

@@ -220,14 +220,16 @@ def _sql_modulo(args: SqlArgs) -> SQL:
 
 
 def _sql_in(args: SqlArgs) -> SQL:
-    from .sql import array_contains
+    from .sql import array_contains, literal
 
     item, collection = args.values
     if isinstance(args.nodes[1], list):
         literals = [n for n in args.nodes[1] if n is not None]
         if not literals:
             return sa.case((item.is_(None), sa.null()), else_=sa.false())
-        return item.in_(literals)
+        # Each value bound with its own type: bound with the column's NUMERIC(24, 4),
+        # PostgreSQL's driver would read 0.1 as 0.
+        return item.in_([literal(n) for n in literals])
     return array_contains(collection, item, args.dialect)
 
 
@@ -344,7 +346,8 @@ def _in_check(types: list[RuleType]) -> RuleType:
     item, collection = types
     if collection.name != "list":
         raise RuleError(f"in looks into a list, not {collection}")
-    if not fits(item, collection.item or ANY):
+    if not fits(item, collection.item or ANY) or {item.name, (collection.item or ANY).name} \
+            == {"date", "datetime"}:
         raise RuleError(f"a {item} is never in a {collection}")
     return BOOLEAN
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from .functions import RuleFunction, SqlArgs
 from .python import Env, PythonCompiler
 from .tree import Node, is_var, operation
-from .types import BOOLEAN, Checker, RuleError, RuleType, Scope
+from .types import BOOLEAN, NULL, Checker, RuleError, RuleType, Scope
 
 if TYPE_CHECKING:
     from ..entities import Entity
@@ -121,6 +121,9 @@ class SqlCompiler:
         assert found is not None
         op, args = found
         function = self.functions[op]
+        result_type = self._type(node)
+        if result_type == NULL:
+            return literal(None)  # if(c, null, null) and the like: always empty
         if function.sql is None:
             raise RuleError(f"{op} cannot run in the database", f"/{op}")
         types = [self._type(a) for a in args]
@@ -128,6 +131,8 @@ class SqlCompiler:
             values = [self._as_condition(a) for a in args]
         elif op == "if":
             values = [self._as_condition(args[0]), self._node(args[1]), self._node(args[2])]
+            return _typed(function.sql(SqlArgs(values, types, list(args), self.dialect)),
+                          result_type, self.dialect)
         else:
             args = [self._folded(a) for a in args]
             if not function.null_safe and any(
@@ -159,6 +164,18 @@ class SqlCompiler:
         if path in self.formulas:
             return self._node(self.formulas[path])
         return self.table.c[path]  # type: ignore[no-any-return]
+
+
+SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
+    "number": sa.Numeric(), "text": sa.Text(), "boolean": sa.Boolean(), "date": sa.Date(),
+    "datetime": sa.DateTime()}
+
+
+def _typed(expression: SQL, kind: RuleType, dialect: str) -> SQL:
+    """A CASE whose branches may all be NULL is text to PostgreSQL: say its type."""
+    if dialect == "postgresql" and kind.name in SQL_TYPES:
+        return sa.cast(expression, SQL_TYPES[kind.name])
+    return expression
 
 
 def formula_columns(entity: Entity, compiler: SqlCompiler) -> list[SQL]:

@@ -97,17 +97,26 @@ def operation(node: Node) -> tuple[str, list[Node]] | None:
     return None
 
 
-def normalize(node: Node) -> Node:
-    """The canonical form of a tree: every operation's operands as a list."""
+class TooDeep(ValueError):
+    """A tree nested past :data:`MAX_DEPTH` (refused before recursion could overflow)."""
+
+
+def normalize(node: Node, depth: int = 0) -> Node:
+    """The canonical form of a tree: every operation's operands as a list.
+
+    :raises TooDeep: past :data:`MAX_DEPTH` levels.
+    """
+    if depth > MAX_DEPTH:
+        raise TooDeep(f"an expression may nest {MAX_DEPTH} deep")
     if isinstance(node, list):
-        return [normalize(n) for n in node]
+        return [normalize(n, depth + 1) for n in node]
     if is_var(node) or not isinstance(node, dict):
         return node
     found = operation(node)
     if found is None:
         return node
     op, args = found
-    args = [normalize(a) for a in args]
+    args = [normalize(a, depth + 1) for a in args]
     if op in ("<", "<=") and len(args) == 3:  # JsonLogic's between: lo <= x <= hi
         low, middle, high = args
         return {"and": [{op: [low, middle]}, {op: [middle, high]}]}
