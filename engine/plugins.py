@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pluggy
 
 from . import builtins, hookspecs
@@ -24,26 +26,25 @@ def create_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginMan
     return pm
 
 
-def collect_field_types(hook: pluggy.HookRelay) -> dict[str, FieldType]:
-    """Every registered field type by name; a name registered twice is an error."""
-    registry: dict[str, FieldType] = {}
-    for types in hook.blocks_field_types():
-        for field_type in types:
-            if field_type.name in registry:
-                raise DefinitionError(
-                    {"/x-field": [f"field type {field_type.name!r} is registered twice"]}
-                )
-            registry[field_type.name] = field_type
+Named = TypeVar("Named", FieldType, RuleFunction)
+
+
+def _by_name(answers: list[list[Named]], what: str) -> dict[str, Named]:
+    """One registry from every plugin's answer to a hook; a name given twice is an error."""
+    registry: dict[str, Named] = {}
+    for items in answers:
+        for item in items:
+            if item.name in registry:
+                raise DefinitionError({"/": [f"{what} {item.name!r} is registered twice"]})
+            registry[item.name] = item
     return registry
+
+
+def collect_field_types(hook: pluggy.HookRelay) -> dict[str, FieldType]:
+    """Every registered field type by name."""
+    return _by_name(hook.blocks_field_types(), "field type")
 
 
 def collect_rule_functions(hook: pluggy.HookRelay) -> dict[str, RuleFunction]:
-    """Every registered rule-language function by name; a name registered twice is an error."""
-    registry: dict[str, RuleFunction] = {}
-    for functions in hook.blocks_rule_functions():
-        for function in functions:
-            if function.name in registry:
-                raise DefinitionError(
-                    {"/": [f"rule function {function.name!r} is registered twice"]})
-            registry[function.name] = function
-    return registry
+    """Every registered rule-language function by name."""
+    return _by_name(hook.blocks_rule_functions(), "rule function")
