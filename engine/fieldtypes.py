@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -27,7 +27,8 @@ def _identity(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class FieldType:
-    """One kind of field: its JSON shape, its column, its conversions and what filters it takes.
+    """One kind of field: its JSON shape, its column and its conversions (what rules may do
+    with its values follows from its rule type, see ``rules/types.py``).
 
     ``to_db``/``from_db`` translate between the record's JSON value and the column's
     Python value; ``convert`` turns a value of another type into this one (used when a
@@ -40,8 +41,6 @@ class FieldType:
     to_db: Callable[[Any], Any] = _identity
     from_db: Callable[[Any], Any] = _identity
     convert: Callable[[Any], Any] = _identity
-    #: Operators a filter may apply to this type, beyond ``==``, ``!=``, ``in`` and ``is_empty``.
-    operators: frozenset[str] = field(default_factory=frozenset)
     #: Whether full-text search looks into this field.
     searchable: bool = False
     #: Whether the value names a record of another entity (``x-ref``).
@@ -58,10 +57,6 @@ class FieldType:
         """Whether the JSON value and the column's value differ (dates, numbers)."""
         return self.numeric or self.to_db is not _identity or self.from_db is not _identity
 
-
-ORDERED = frozenset({"<", "<=", ">", ">=", "between"})
-TEXTUAL = frozenset({"contains", "starts_with"}) | ORDERED
-ARRAY = frozenset({"contains"})
 
 # --- conversions ------------------------------------------------------------------------
 
@@ -245,38 +240,34 @@ def builtin_field_types() -> list[FieldType]:
     text = {"type": "string"}
     number = {"type": "number"}
     return [
-        FieldType("text", text, _string_column, convert=_to_text,
-                  operators=TEXTUAL, searchable=True),
-        FieldType("long_text", text, _text_column, convert=_to_text,
-                  operators=TEXTUAL, searchable=True),
+        FieldType("text", text, _string_column, convert=_to_text, searchable=True),
+        FieldType("long_text", text, _text_column, convert=_to_text, searchable=True),
         FieldType("email", {"type": "string", "format": "email", "maxLength": 254},
-                  _string_column, convert=lambda v: _to_text(v).strip(),
-                  operators=TEXTUAL, searchable=True),
+                  _string_column, convert=lambda v: _to_text(v).strip(), searchable=True),
         FieldType("phone", {"type": "string", "maxLength": 40,
                             "pattern": r"^\+?[0-9 ()./-]{3,40}$"},
-                  _string_column, convert=lambda v: _to_text(v).strip(),
-                  operators=TEXTUAL, searchable=True),
+                  _string_column, convert=lambda v: _to_text(v).strip(), searchable=True),
         FieldType("url", {"type": "string", "format": "uri", "maxLength": 2000},
-                  _text_column, convert=lambda v: _to_text(v).strip(), operators=TEXTUAL),
+                  _text_column, convert=lambda v: _to_text(v).strip()),
         FieldType("integer", {"type": "integer"}, _const(sa.BigInteger()), to_db=_integer_in,
-                  convert=_to_integer, operators=ORDERED),
-        FieldType("decimal", number, _numeric_column, convert=_to_number, operators=ORDERED,
+                  convert=_to_integer),
+        FieldType("decimal", number, _numeric_column, convert=_to_number,
                   numeric=True),
-        FieldType("currency", number, _numeric_column, convert=_to_number, operators=ORDERED,
+        FieldType("currency", number, _numeric_column, convert=_to_number,
                   numeric=True),
-        FieldType("percent", number, _numeric_column, convert=_to_number, operators=ORDERED,
+        FieldType("percent", number, _numeric_column, convert=_to_number,
                   numeric=True),
         FieldType("boolean", {"type": "boolean"}, _const(sa.Boolean()), convert=_to_boolean),
         FieldType("date", {"type": "string", "format": "date"}, _const(sa.Date()),
-                  to_db=_date_in, from_db=_date_out, convert=_to_date, operators=ORDERED),
+                  to_db=_date_in, from_db=_date_out, convert=_to_date),
         FieldType("datetime", {"type": "string", "format": "date-time"},
                   _const(sa.DateTime()), to_db=_datetime_in, from_db=_datetime_out,
-                  convert=_to_datetime, operators=ORDERED),
-        FieldType("select", text, _string_column, convert=_to_text, operators=ORDERED),
+                  convert=_to_datetime),
+        FieldType("select", text, _string_column, convert=_to_text),
         FieldType("multi_select", {"type": "array", "uniqueItems": True}, _list_column,
-                  convert=_to_list, operators=ARRAY, is_array=True),
+                  convert=_to_list, is_array=True),
         FieldType("tags", {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
-                  _list_column, convert=_to_list, operators=ARRAY, is_array=True),
+                  _list_column, convert=_to_list, is_array=True),
         FieldType("reference", {"type": "string", "maxLength": 32}, _const(sa.String(32)),
                   convert=_to_text, is_reference=True),
         FieldType("user", {"type": "string", "maxLength": 64}, _string_column,

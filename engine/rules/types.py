@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..fieldtypes import INT64, text_problem
 from .tree import MAX_DEPTH, MAX_NODES, Node, is_var, operation
@@ -258,14 +258,3 @@ def signature(*wanted: RuleType, result: RuleType) -> Signature:
         return result
 
     return check
-
-
-def any_of(value: Any) -> RuleType:  # pragma: no cover - helper for plugins
-    """The rule type of a Python value, for plugins describing a constant."""
-    if isinstance(value, bool):
-        return BOOLEAN
-    if isinstance(value, int | float):
-        return NUMBER
-    if isinstance(value, str):
-        return TEXT
-    return ANY
