@@ -214,9 +214,21 @@ def _text_column(schema: Mapping[str, Any]) -> sa.types.TypeEngine[Any]:
     return sa.Text()
 
 
+class ExactNumeric(sa.types.TypeDecorator[Any]):
+    """NUMERIC that binds a float as the decimal it prints as: PostgreSQL would otherwise
+    cast a float8 parameter to numeric through 15 significant digits and store
+    106875789097.5661 as 106875789097.566. Read back as float (or int), as JSON has it."""
+
+    impl = sa.Numeric
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        return Decimal(repr(value)) if isinstance(value, float) else value
+
+
 def _numeric_column(schema: Mapping[str, Any]) -> sa.types.TypeEngine[Any]:
     scale = int(schema.get("x-scale", 4))
-    return sa.Numeric(24, scale, asdecimal=False)
+    return ExactNumeric(24, scale, asdecimal=False)
 
 
 def _json_column(schema: Mapping[str, Any]) -> sa.types.TypeEngine[Any]:
