@@ -236,9 +236,11 @@ class Query:
         return sa.and_(*(sa.or_(*(c.ilike(f"%{_escape(w)}%", escape="\\") for c in columns))
                          for w in words))
 
-    def statement(self) -> sa.Select[Any]:
-        """The SELECT of the query's first page (no cursor)."""
-        return self._select()
+    def statement(self, cursor: str | None = None) -> sa.Select[Any]:
+        """The SELECT of a page (the first, or the one ``cursor`` points at), to read or
+        to ``EXPLAIN``."""
+        after = self._read_cursor(cursor) if cursor else None
+        return self._select(after).limit(self._state.page_size + 1)
 
     def _select(self, after: list[Any] | None = None) -> sa.Select[Any]:
         formulas = formula_columns(self.entity, self._compiler)
@@ -246,9 +248,7 @@ class Query:
             *self._conditions())
         if after is not None:
             query = query.where(self._after(after))
-        order = [k.target.column.desc().nulls_first() if k.descending
-                 else k.target.column.asc().nulls_last() for k in self._sort]
-        return query.order_by(*order)
+        return query.order_by(*map(_order_by, self._sort))
 
     def _after(self, values: list[Any]) -> sa.ColumnElement[bool]:
         """Rows after the given sort values, with empty values sorting as the greatest.
@@ -339,9 +339,8 @@ class Query:
             return query._page(conn, cursor)
 
     def _page(self, conn: sa.Connection, cursor: str | None) -> Page:
-        after = self._read_cursor(cursor) if cursor else None
         size = self._state.page_size
-        rows = conn.execute(self._select(after).limit(size + 1)).mappings().all()
+        rows = conn.execute(self.statement(cursor)).mappings().all()
         more = len(rows) > size
         rows = rows[:size]
         return Page([self._shape(r) for r in rows],
@@ -434,6 +433,16 @@ class Query:
             raise QueryError({"metrics": [f"{function} needs a number field, not "
                                           f"{field_name!r}"]})
         return getattr(sa.func, function)(target.column)
+
+
+def _order_by(key: _SortKey) -> sa.UnaryExpression[Any]:
+    """A sort key's ORDER BY term, empty values greatest. A column that is never empty
+    gets no NULLS clause: SQLite cannot read an index in a NULLS order it does not use
+    by default, and the id that ends every sort would otherwise cost it a sort."""
+    column = key.target.column
+    if key.name in NEVER_EMPTY:
+        return column.desc() if key.descending else column.asc()
+    return column.desc().nulls_first() if key.descending else column.asc().nulls_last()
 
 
 def _escape(word: str) -> str:

@@ -1582,3 +1582,15 @@ def test_regression_a_filter_nested_hundreds_deep_is_a_recursion_error(
         tree = {"!": tree}
     with pytest.raises(QueryError):
         workspace.query("deep").filter(json.dumps(tree) if as_json else tree)
+
+
+def test_regression_decimal_loses_its_sixteenth_digit(workspace: Workspace) -> None:
+    """PostgreSQL casts a float8 parameter to NUMERIC through 15 significant digits, so
+    106875789097.5661 was answered on create and 106875789097.566 stored."""
+    workspace.metadata.create(entity("measure", {"a": {"x-field": "decimal"}}))
+    workspace.metadata.publish()
+    created = workspace.records.create("measure", {"a": 106875789097.56606})
+    assert created["a"] == 106875789097.5661
+    assert workspace.records.get("measure", created["id"]) == created
+    found = workspace.query("measure").filter({"==": [{"var": "a"}, 106875789097.5661]})
+    assert [r["id"] for r in found.page().items] == [created["id"]]

@@ -224,3 +224,33 @@ def test_a_query_follows_a_publish_made_by_another_process(deals: Workspace) -> 
     stale = other.query("deal")  # compiled on what it knew, checked when it runs
     assert "region" in stale.page().items[0]
     other.close()
+
+
+@pytest.mark.parametrize("sort", ["-close_date", "close_date"])
+def test_a_filtered_sorted_page_reads_the_index_without_sorting(
+        sqlite_workspace: Workspace, sort: str) -> None:
+    """``stage == "won"`` sorted by close date is read straight from the (stage,
+    close_date, id) index, first page and cursor pages alike, so its cost does not grow
+    with the table. SQLite sorts instead when the equality has a NULL branch or the id
+    that ends the sort carries a NULLS clause."""
+    ws = sqlite_workspace
+    ws.metadata.create({
+        "kind": "entity", "name": "lead", "label": {"en": "Lead"},
+        "properties": {"stage": {"type": "string", "enum": ["new", "won"],
+                                 "x-field": "select"},
+                       "close_date": {"type": "string", "format": "date"}},
+        "x-indexes": [["stage", "close_date"]]})
+    ws.metadata.publish()
+    ws.records.bulk_insert("lead", [{"stage": "won", "close_date": f"2025-01-{d:02}"}
+                                    for d in range(1, 29)] + [{"stage": "won"}])
+    query = ws.query("lead").filter('stage == "won"').sort(sort).limit(5)
+    page = query.page()
+    statements = [query.statement(), query.statement(page.next_cursor)]
+    with ws.reading() as conn:
+        for statement in statements:
+            compiled = statement.compile(conn, compile_kwargs={"literal_binds": True})
+            plan = " ".join(row[3] for row in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {compiled}"))
+            assert "USING INDEX ix_ent_lead_stage_close_date" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
+    assert page.next_cursor is not None

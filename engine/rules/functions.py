@@ -58,12 +58,15 @@ SQL = sa.ColumnElement[Any]
 @dataclass(frozen=True)
 class SqlArgs:
     """What a function's SQL implementation gets: the compiled operands, their types,
-    the operand nodes (for literals) and the database's name."""
+    the operand nodes (for literals), the database's name, and which operands are
+    constants known not to be empty (so a comparison with them needs no NULL branch and
+    the database can seek an index)."""
 
     values: list[SQL]
     types: list[RuleType]
     nodes: list[Any]
     dialect: str
+    present: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,11 +177,12 @@ def utcnow() -> dt.datetime:
 # --- SQL helpers ---------------------------------------------------------------------------
 
 
-def _text_order(args: SqlArgs, index: int) -> SQL:
-    """An operand as it compares: text by code point; on SQLite, a date beside a datetime
-    as that day's midnight, spelt as SQLite stores datetimes."""
+def _text_order(args: SqlArgs, index: int, *, ordering: bool = True) -> SQL:
+    """An operand as it compares: text by code point (``ordering``: equality needs no
+    collation, being bytewise under any deterministic one); on SQLite, a date beside a
+    datetime as that day's midnight, spelt as SQLite stores datetimes."""
     value = args.values[index]
-    if args.dialect == "postgresql" and args.types[index] == TEXT:
+    if ordering and args.dialect == "postgresql" and args.types[index] == TEXT:
         return value.collate("C")
     if args.dialect == "sqlite" and args.types[index] == DATE and DATETIME in args.types:
         return sa.type_coerce(value, sa.String).concat(" 00:00:00.000000")
@@ -198,6 +202,11 @@ def _sql_equal(negate: bool) -> Callable[[SqlArgs], SQL]:
         if args.nodes[1] is None or args.nodes[0] is None:
             other = a if args.nodes[1] is None else b
             same = other.is_(None)
+        elif any(args.present):
+            # A constant on one side: two-valued without the NULL branch, and with no
+            # collation, in the plain form an index on the column serves.
+            a, b = _text_order(args, 0, ordering=False), _text_order(args, 1, ordering=False)
+            same = sa.and_((b if args.present[0] else a).isnot(None), a == b)
         else:
             a, b = _text_order(args, 0), _text_order(args, 1)
             same = sa.or_(sa.and_(a.isnot(None), b.isnot(None), a == b),

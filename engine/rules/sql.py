@@ -135,12 +135,20 @@ class SqlCompiler:
                           result_type, self.dialect)
         else:
             args = [self._folded(a) for a in args]
-            if not function.null_safe and any(
-                    not isinstance(a, list) and self._constant(a)
-                    and self.python.compile(a)({}, self.env) is None for a in args):
+            known = [self._known(a) for a in args]
+            if not function.null_safe and False in known:
                 return literal(None)  # an empty operand: the result is empty (or unknown)
             values = [self._node(a) if not isinstance(a, list) else sa.null() for a in args]
+            present = tuple(k is True for k in known)
+            return function.sql(SqlArgs(values, types, list(args), self.dialect, present))
         return function.sql(SqlArgs(values, types, list(args), self.dialect))
+
+    def _known(self, node: Node) -> bool | None:
+        """For a constant operand, whether it has a value (False: it is empty); None for
+        an operand that varies with the record."""
+        if isinstance(node, list) or not self._constant(node):
+            return None
+        return self.python.compile(node)({}, self.env) is not None
 
     def _folded(self, node: Node) -> Node:
         """A constant list operand as its values (``in`` needs them as a list literal)."""
