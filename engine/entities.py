@@ -11,6 +11,7 @@ import copy
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import fastjsonschema
@@ -132,10 +133,25 @@ class Entity:
     #: ``fastjsonschema``'s compiled check of the record schema, where it compiles.
     fast_check: Callable[[Any], Any] | None = None
 
-    @property
+    @cached_property
     def stored_fields(self) -> list[Field]:
         """The fields with a column: every field but the computed ones."""
         return [f for f in self.fields.values() if not f.type.computed]
+
+    @cached_property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(self.table.c.keys())
+
+    @cached_property
+    def converting(self) -> dict[str, Field]:
+        """The stored fields whose JSON value and column value differ (numbers, dates)."""
+        return {f.name: f for f in self.stored_fields if f.type.converts}
+
+    @cached_property
+    def schema_defaults(self) -> dict[str, Any]:
+        """The plain ``default`` of each field that has one, filled in on create."""
+        return {f.name: f.schema["default"] for f in self.stored_fields
+                if f.schema.get("default") not in (None, "", [])}
 
     def column(self, name: str) -> sa.Column[Any]:
         return self.table.c[name]

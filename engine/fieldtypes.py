@@ -67,6 +67,8 @@ def text_problem(value: Any) -> str | None:
     if isinstance(value, str):
         if "\x00" in value:
             return "must not contain the NUL character"
+        if value.isascii():
+            return None
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
@@ -99,6 +101,8 @@ def _integer_in(value: int) -> int:
 def fit_numeric(value: float, scale: int) -> int | float:
     """A number rounded to its column's decimals (half away from zero, as the database
     would), so what is answered is what is stored, on every database."""
+    if type(value) is int and abs(value) < 10 ** (24 - scale):
+        return value
     exact = Decimal(repr(value))
     if not exact.is_finite() or abs(exact) >= Decimal(10) ** (24 - scale):
         raise ValueError(f"must be less than 10^{24 - scale} in size")

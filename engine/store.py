@@ -69,7 +69,8 @@ class DefinitionVersion(Base):
 
 
 class AuditEntry(Base):
-    """One write to one record: who, when, and each changed field's before and after."""
+    """One write to one record: who, when, and what changed: ``{field: [before, after]}``
+    for an update, the record's values for a create, its last values for a delete."""
 
     __tablename__ = "blocks_audit"
     __table_args__ = (sa.Index("ix_blocks_audit_record", "entity", "record_id", "id"),)

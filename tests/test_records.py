@@ -91,8 +91,12 @@ def test_every_write_lands_in_the_audit_trail(sales: Workspace) -> None:
     history = sales.records.history("deal", deal["id"])
     assert [(h["action"], h["actor"], h["version"]) for h in history] == [
         ("create", "ann", 1), ("update", "bo", 2), ("delete", "cy", 2)]
+    assert history[0]["changes"] == {"title": {"before": None, "after": "Deal"},
+                                     "amount": {"before": None, "after": 10},
+                                     "stage": {"before": None, "after": "new"}}
     assert history[1]["changes"] == {"amount": {"before": 10, "after": 15}}
     assert history[2]["changes"]["title"] == {"before": "Deal", "after": None}
+    assert history[2]["changes"]["amount"] == {"before": 15, "after": None}
 
 
 def test_a_failed_write_leaves_no_audit_entry(sales: Workspace) -> None:
