@@ -296,20 +296,20 @@ def build_table(name: str, fields: Mapping[str, Field], document: Mapping[str, A
     return table
 
 
-def search_document(table: str, columns: Iterable[str], qualify: bool = False) -> str:
-    """The SQL of an entity's full-text document on PostgreSQL.
+def search_document(table: str, column: str, qualify: bool = False) -> str:
+    """The SQL of one field's full-text document on PostgreSQL.
 
-    Built as text from validated field names, because the query must repeat the indexed
-    expression exactly for PostgreSQL to use the GIN index (``concat_ws`` would not do:
-    it is not immutable).
+    Built as text from a validated field name, because the query must repeat the indexed
+    expression exactly for PostgreSQL to use the field's GIN index. One index per field,
+    not one over all of them: adding a searchable field then builds an index over its
+    empty new column, instead of rebuilding one over every row's text.
     """
     prefix = f'"{table}".' if qualify else ""
-    parts = " || ' ' || ".join(f"coalesce({prefix}\"{c}\"::text, '')" for c in columns)
-    return f"to_tsvector('simple'::regconfig, {parts})"
+    return f"to_tsvector('simple'::regconfig, {prefix}\"{column}\"::text)"
 
 
-def search_index_name(table: str) -> str:
-    return constraint_name("ft", table, ["search"])
+def search_index_name(table: str, column: str) -> str:
+    return constraint_name("ft", table, [column])
 
 
 def record_schema(fields: Mapping[str, Field]) -> dict[str, Any]:

@@ -108,8 +108,10 @@ class EntityChange:
     retyped: set[str] = dataclasses.field(default_factory=set)
     drop_indexes: list[sa.Index] = dataclasses.field(default_factory=list)
     create_indexes: list[sa.Index] = dataclasses.field(default_factory=list)
-    #: Whether the full-text index (PostgreSQL) is rebuilt: its fields changed or moved.
-    reindex_search: bool = False
+    #: The fields whose full-text index (PostgreSQL) goes (old names) and is built (new
+    #: names): fields leaving or joining the search, renamed, retyped or dropped.
+    drop_search: list[str] = dataclasses.field(default_factory=list)
+    create_search: list[str] = dataclasses.field(default_factory=list)
 
 
 def _index_key(index: sa.Index) -> tuple[Any, ...]:
@@ -153,8 +155,11 @@ def diff_entity(old: Entity | None, new: Entity | None, dialect: sa.Dialect) -> 
     for key, index in old_indexes.items():
         if key not in new_indexes or {c.name for c in index.columns} & moved:
             change.drop_indexes.append(index)
-    change.reindex_search = old.search_fields != new.search_fields or bool(
-        set(old.search_fields) & (moved | {f.name for f in change.dropped}))
+    gone = moved | {f.name for f in change.dropped}
+    change.drop_search = [n for n in old.search_fields
+                          if n in gone or n not in new.search_fields]
+    kept = set(old.search_fields) - set(change.drop_search)
+    change.create_search = [n for n in new.search_fields if n not in kept]
     retyped_new = change.retyped
     for key, index in new_indexes.items():
         if key not in old_indexes or {c.name for c in index.columns} & (
@@ -371,15 +376,16 @@ class Planner:
                 op.create_index(index.name, tname, [c.name for c in index.columns],
                                 unique=bool(index.unique))
             if search:
-                self._create_search_index(op, new)
+                for column in new.search_fields:
+                    self._create_search_index(op, tname, column)
             return
         if new is None:
             op.drop_table(tname)
             return
         for index in change.drop_indexes:
             op.drop_index(index.name, table_name=tname)
-        if search and change.reindex_search and old.search_fields:
-            op.drop_index(search_index_name(tname), table_name=tname)
+        for column in change.drop_search if search else ():
+            op.drop_index(search_index_name(tname, column), table_name=tname)
         for f in change.added:
             default = self._server_default(f)
             op.add_column(tname, sa.Column(f.name, f.type.column(f.schema),
@@ -406,8 +412,8 @@ class Planner:
         for index in change.create_indexes:
             op.create_index(index.name, tname, [c.name for c in index.columns],
                             unique=bool(index.unique))
-        if search and change.reindex_search:
-            self._create_search_index(op, new)
+        for column in change.create_search if search else ():
+            self._create_search_index(op, tname, column)
 
     def _server_default(self, f: Field) -> sa.TextClause | None:
         """A new field's default as SQL, so ``ADD COLUMN … DEFAULT`` fills the existing rows
@@ -421,13 +427,10 @@ class Planner:
         return sa.text(str(rendered))
 
     @staticmethod
-    def _create_search_index(op: Operations, entity: Entity) -> None:
-        """A GIN index over the entity's full-text document (PostgreSQL only)."""
-        if entity.search_fields:
-            tname = table_name(entity.name)
-            op.create_index(search_index_name(tname), tname,
-                            [sa.text(search_document(tname, entity.search_fields))],
-                            postgresql_using="gin")
+    def _create_search_index(op: Operations, tname: str, column: str) -> None:
+        """A GIN index over one field's full-text document (PostgreSQL only)."""
+        op.create_index(search_index_name(tname, column), tname,
+                        [sa.text(search_document(tname, column))], postgresql_using="gin")
 
     @contextmanager
     def _altering(self, op: Operations, tname: str, offline: bool) -> Iterator[Any]:

@@ -7,9 +7,10 @@ Pages are keyset pages: the cursor holds the last row's sort values (signed, and
 the query that made it), so page 10,000 costs what page 1 costs. Empty values sort as
 the greatest: last going up, first going down, on every database.
 
-Full-text search: PostgreSQL matches ``to_tsvector('simple', …)`` against
-``plainto_tsquery``; SQLite matches every word as a case-insensitive substring of the
-entity's searchable fields.
+Full-text search keeps the records with every word of the text in one of the entity's
+searchable fields: PostgreSQL matches each field's ``to_tsvector('simple', …)`` (a GIN
+index per field) against ``plainto_tsquery`` of the word; SQLite matches the word as a
+case-insensitive substring.
 """
 
 from __future__ import annotations
@@ -228,11 +229,19 @@ class Query:
     def _text_condition(self, text: str) -> sa.ColumnElement[bool]:
         table = self.entity.table
         columns = [table.c[name] for name in self.entity.search_fields]
+        # A word of punctuation alone has nothing to look for (PostgreSQL finds no lexeme
+        # in it): it is left out, on both databases.
+        words = [w for w in text.split() if any(ch.isalnum() for ch in w)][:16]
+        if not words:
+            return sa.false()
         if self.ws.dialect == "postgresql":
-            document = search_document(table.name, self.entity.search_fields, qualify=True)
-            return sa.literal_column(document).op("@@")(
-                sa.func.plainto_tsquery(sa.literal_column("'simple'::regconfig"), text))
-        words = [w for w in text.split() if w][:16]
+            # Every word in some field, each field read through its own GIN index.
+            documents: list[sa.ColumnElement[Any]] = [
+                sa.literal_column(search_document(table.name, name, qualify=True))
+                for name in self.entity.search_fields]
+            simple: sa.ColumnElement[Any] = sa.literal_column("'simple'::regconfig")
+            return sa.and_(*(sa.or_(*(d.op("@@")(sa.func.plainto_tsquery(simple, w))
+                                      for d in documents)) for w in words))
         return sa.and_(*(sa.or_(*(c.ilike(f"%{_escape(w)}%", escape="\\") for c in columns))
                          for w in words))
 

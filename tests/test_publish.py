@@ -239,3 +239,32 @@ def test_names_are_unique_per_kind(sales: Workspace) -> None:
     with pytest.raises(Conflict):
         sales.metadata.create(DEAL)
     assert [d["name"] for d in sales.metadata.list("entity")] == ["account", "deal"]
+
+
+def test_search_follows_renamed_dropped_and_unsearched_fields(sales: Workspace) -> None:
+    """Each searched field has its own full-text index on PostgreSQL: a rename moves it,
+    leaving ``x-search`` drops it, and search answers from what is published."""
+    sales.records.create("deal", {"title": "Harbour", "notes": "lighthouse"})
+
+    def rename(d: dict[str, Any]) -> None:
+        d["properties"]["headline"] = {**d["properties"].pop("title"),
+                                       "x-renamed-from": "title"}
+        d["required"] = ["headline"]
+
+    _edit(sales, "deal", rename)
+    sales.metadata.publish()
+    assert sales.query("deal").search("harbour lighthouse").count().value == 1
+
+    def only_notes(d: dict[str, Any]) -> None:
+        d["x-search"] = ["notes"]
+
+    _edit(sales, "deal", only_notes)
+    sales.metadata.publish()
+    assert sales.query("deal").search("harbour").count().value == 0
+    assert sales.query("deal").search("lighthouse").count().value == 1
+    if sales.dialect == "postgresql":
+        with sales.reading() as conn:
+            names = set(conn.scalars(sa.text(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'ent_deal' "
+                "AND indexname LIKE 'ft_%'")))
+        assert {n.rsplit("_", 1)[0] for n in names} == {"ft_ent_deal_notes"}

@@ -200,6 +200,26 @@ def test_full_text_search_over_text_fields(deals: Workspace) -> None:
         deals.query("deal").search("  ")
 
 
+def test_search_finds_every_word_across_fields(deals: Workspace) -> None:
+    """Each word must be in some searchable field, not all in the same one."""
+    assert [r["title"] for r in deals.query("deal").search("delta call").page().items] == [
+        "delta"]
+    assert deals.query("deal").search("delta renewal").count().value == 0
+    assert [r["title"] for r in deals.query("deal").search("epsilon !").page().items] == [
+        "Epsilon"]
+
+
+def test_a_text_field_added_later_is_searched(deals: Workspace) -> None:
+    document = deals.metadata.get("entity", "deal")
+    document["properties"]["region"] = {"type": "string", "maxLength": 50}
+    deals.metadata.replace("entity", "deal", document)
+    deals.metadata.publish()
+    deal = deals.query("deal").search("delta").page().items[0]
+    deals.records.update("deal", deal["id"], {"region": "Brittany"})
+    assert [r["title"] for r in deals.query("deal").search("brittany delta").page().items] == [
+        "delta"]
+
+
 @pytest.mark.parametrize("workspace", ["postgresql"], indirect=True)
 def test_postgresql_search_uses_the_gin_index(deals: Workspace) -> None:
     query = deals.query("deal").search("renewal")
@@ -207,7 +227,7 @@ def test_postgresql_search_uses_the_gin_index(deals: Workspace) -> None:
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         compiled = query.statement().compile(conn, compile_kwargs={"literal_binds": True})
         plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
-    assert "ft_ent_deal_search_" in plan
+    assert "ft_ent_deal_title_" in plan
 
 
 def test_a_query_follows_a_publish_made_by_another_process(deals: Workspace) -> None:
