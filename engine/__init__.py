@@ -3,14 +3,18 @@
 Open a :class:`Workspace` on a database URL; everything else hangs off it.
 """
 
+from .access import Grant
+from .accounts import User
 from .entities import Entity, Field
 from .errors import (
+    AuthenticationFailed,
     BlocksError,
     Conflict,
     DefinitionError,
     NotFound,
     PermissionDenied,
     QueryError,
+    TooManyAttempts,
     ValidationError,
 )
 from .fieldtypes import FieldType
@@ -21,6 +25,7 @@ from .records import BulkResult
 from .workspace import Catalog, Workspace
 
 __all__ = [
+    "AuthenticationFailed",
     "BlocksError",
     "BulkResult",
     "Catalog",
@@ -30,6 +35,7 @@ __all__ = [
     "Entity",
     "Field",
     "FieldType",
+    "Grant",
     "NotFound",
     "Page",
     "PermissionDenied",
@@ -37,6 +43,8 @@ __all__ = [
     "Query",
     "QueryError",
     "Step",
+    "TooManyAttempts",
+    "User",
     "ValidationError",
     "Workspace",
     "hookimpl",

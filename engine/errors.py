@@ -6,7 +6,9 @@
     ├── QueryError           a malformed filter, sort, cursor, field list or limit (400)
     ├── NotFound             no such entity, record or definition (404)
     ├── Conflict             stale version, existing name, publish needing confirmation (409)
-    └── PermissionDenied     the actor may not do this (403)
+    ├── PermissionDenied     the actor may not do this (403)
+    ├── AuthenticationFailed wrong username, password or token (401)
+    └── TooManyAttempts      too many failed logins: wait ``retry_after`` seconds (429)
 
 Errors carry structured data rather than only a message, the way jsonschema's
 ``ValidationError`` carries ``path`` and ``schema_path``.
@@ -97,3 +99,20 @@ class PermissionDenied(BlocksError):
     """The actor may not do this."""
 
     title = "Forbidden"
+
+
+class AuthenticationFailed(BlocksError):
+    """Wrong username, password or token (the message never says which)."""
+
+    title = "Authentication failed"
+
+
+class TooManyAttempts(BlocksError):
+    """Too many failed logins for this username: refused, whatever the password, for
+    ``retry_after`` more seconds."""
+
+    title = "Too many attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; try again in {retry_after} s")
+        self.retry_after = retry_after

@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from .access import grant_for
+from .accounts import User
 from .entities import Entity, search_document
 from .errors import NotFound, QueryError
 from .records import to_record
-from .rules import RuleError, RuleSyntaxError, parse_rule
+from .rules import RuleError, RuleSyntaxError, dependencies, parse_rule
 from .rules.sql import SqlCompiler, formula_columns
 from .rules.types import DATE, DATETIME, SYSTEM_FIELDS, RuleType
 
@@ -99,7 +101,7 @@ class Query:
     """A query over the published records of one entity."""
 
     def __init__(self, workspace: Workspace, entity: str, state: _State | None = None, *,
-                 user: Mapping[str, Any] | None = None, catalog: Catalog | None = None,
+                 user: User | None = None, catalog: Catalog | None = None,
                  verified: bool = False) -> None:
         self.ws = workspace
         self.user = user
@@ -119,11 +121,15 @@ class Query:
 
     def _compile(self, entity: str) -> None:
         self.entity: Entity = self.catalog.entity(entity)
+        self.grant = grant_for(self.user, self.entity, self.catalog)
+        self.grant.require("read")
         rules = self.entity.rules
         self._compiler = SqlCompiler(rules.scope, rules.functions, self.ws.dialect,
-                                     user=self.user, formulas=self.entity.formulas)
+                                     user=self.user.rule_values() if self.user else None,
+                                     formulas=self.entity.formulas)
         self._where = self._condition(self._state.filter_tree)
         self._sort = self._sort_keys(self._state.sort_keys)
+        self._visible = self.ws.access.visible(self.user, self.grant.read, self.entity)
 
     def _with(self, **changes: Any) -> Query:
         return Query(self.ws, self.entity.name, replace(self._state, **changes), user=self.user,
@@ -132,6 +138,9 @@ class Query:
     def _condition(self, tree: Any) -> sa.ColumnElement[bool]:
         if tree is None:
             return sa.true()
+        hidden = [path for path in dependencies(tree) if self._hidden(path)]
+        if hidden:
+            raise QueryError({"filter": [f"{path!r} is hidden from you" for path in hidden]})
         try:
             return self._compiler.condition(tree)
         except RuleError as exc:
@@ -145,7 +154,26 @@ class Query:
             raise QueryError({parameter: [exc.message]}) from None
         if ref.scope == "user":
             raise QueryError({parameter: [f"{name!r} is not a field of {self.entity.name}"]})
+        if self._hidden(name):
+            raise QueryError({parameter: [f"{name!r} is hidden from you"]})
         return Target(self._compiler.value({"var": name}), ref.type, ref.type.name == "list")
+
+    def _hidden(self, path: str) -> bool:
+        """Whether a field path (``amount``, ``account.tier``) reads what the user may not:
+        a hidden field, or a field of an entity they may not read."""
+        if self.user is None:
+            return False
+        head, _, rest = path.partition(".")
+        if head in self.grant.hidden:
+            return True
+        f = self.entity.fields.get(head)
+        if not rest or f is None or f.ref is None:
+            return False
+        target = self.catalog.entities.get(f.ref)
+        if target is None:
+            return False
+        grant = grant_for(self.user, target, self.catalog)
+        return grant.read is None or rest.split(".")[0] in grant.hidden
 
     # --- building -------------------------------------------------------------------------
 
@@ -179,6 +207,9 @@ class Query:
         if unknown:
             raise QueryError({"fields": [f"{self.entity.name} has no field {n!r}"
                                          for n in unknown]})
+        hidden = [n for n in wanted if n in self.grant.hidden]
+        if hidden:
+            raise QueryError({"fields": [f"{n!r} is hidden from you" for n in hidden]})
         return self._with(field_names=wanted)
 
     def limit(self, size: int) -> Query:
@@ -190,7 +221,7 @@ class Query:
         """Keep the records whose searchable fields hold every word of ``text``."""
         if not isinstance(text, str) or not text.strip():
             raise QueryError({"q": ["search text is empty"]})
-        if not self.entity.search_fields:
+        if not self._search_fields():
             raise QueryError({"q": [f"{self.entity.name} has no searchable field"]})
         return self._with(text=text.strip())
 
@@ -220,15 +251,22 @@ class Query:
             source = source.outerjoin(alias, on)
         return source
 
+    def _search_fields(self) -> list[str]:
+        """The searchable fields the user may see: search must not find by a hidden one."""
+        return [n for n in self.entity.search_fields if n not in self.grant.hidden]
+
     def _conditions(self) -> list[sa.ColumnElement[bool]]:
         conditions = [self._where]
+        if self._visible is not None:
+            conditions.append(self._visible)
         if self._state.text:
             conditions.append(self._text_condition(self._state.text))
         return conditions
 
     def _text_condition(self, text: str) -> sa.ColumnElement[bool]:
         table = self.entity.table
-        columns = [table.c[name] for name in self.entity.search_fields]
+        searched = self._search_fields()
+        columns = [table.c[name] for name in searched]
         # A word of punctuation alone has nothing to look for (PostgreSQL finds no lexeme
         # in it): it is left out, on both databases.
         words = [w for w in text.split() if any(ch.isalnum() for ch in w)][:16]
@@ -238,7 +276,7 @@ class Query:
             # Every word in some field, each field read through its own GIN index.
             documents: list[sa.ColumnElement[Any]] = [
                 sa.literal_column(search_document(table.name, name, qualify=True))
-                for name in self.entity.search_fields]
+                for name in searched]
             simple: sa.ColumnElement[Any] = sa.literal_column("'simple'::regconfig")
             return sa.and_(*(sa.or_(*(d.op("@@")(sa.func.plainto_tsquery(simple, w))
                                       for d in documents)) for w in words))
@@ -366,8 +404,19 @@ class Query:
                 return
             after = [rows[-1][k.name] for k in self._sort]
 
+    def export(self, chunk: int = 1000) -> Iterator[dict[str, Any]]:
+        """:meth:`stream`, for taking the records out of the CRM (CSV and the like), which
+        a role grants apart from reading them.
+
+        :raises PermissionDenied: the user may not export this entity.
+        """
+        self.grant.require("export")
+        return self.stream(chunk)
+
     def _shape(self, row: Mapping[str, Any]) -> dict[str, Any]:
         record = to_record(self.entity, row)
+        for name in self.grant.hidden:
+            record.pop(name, None)
         if self._state.field_names is None:
             return record
         keep = {"id", "version", *self._state.field_names}

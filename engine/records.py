@@ -20,8 +20,10 @@ import fastjsonschema
 import sqlalchemy as sa
 from jsonschema.exceptions import ValidationError as SchemaError
 
+from .access import Grant, grant_for
+from .accounts import User
 from .entities import Entity
-from .errors import Conflict, NotFound, ValidationError
+from .errors import Conflict, NotFound, PermissionDenied, ValidationError
 from .fieldtypes import text_problem
 from .rules import Env
 from .rules.sql import SqlCompiler, formula_columns
@@ -115,57 +117,75 @@ class RecordService:
 
     # --- reading --------------------------------------------------------------------------
 
-    def get(self, entity: str, record_id: str) -> dict[str, Any]:
-        """:raises NotFound: when there is no such record."""
+    def get(self, entity: str, record_id: str, *, user: User | None = None
+            ) -> dict[str, Any]:
+        """:raises NotFound: when there is no such record, or ``user`` may not see it."""
         with self.ws.reading() as conn:
-            ent = self.ws.catalog(conn).entity(entity)
-            return self._present(conn, ent, self._load(conn, ent, record_id))
+            ent, grant = self._granted(conn, entity, user, "read")
+            row = self._load(conn, ent, record_id)
+            self.ws.access.check_row(conn, user, grant, "read", ent, row)
+            return self._present(conn, ent, row, grant)
 
-    def history(self, entity: str, record_id: str) -> list[dict[str, Any]]:
-        """The record's audit trail, oldest first: who, when, what, and each field's change."""
+    def history(self, entity: str, record_id: str, *, user: User | None = None
+                ) -> list[dict[str, Any]]:
+        """The record's audit trail, oldest first: who, when, what, and each field's change
+        (a user sees it while they may see the record, without its hidden fields)."""
         with self.ws.reading() as conn:
-            self.ws.catalog(conn).entity(entity)
+            ent, grant = self._granted(conn, entity, user, "read")
+            if user is not None and not user.is_admin:
+                row = self._load(conn, ent, record_id)
+                self.ws.access.check_row(conn, user, grant, "read", ent, row)
             rows = conn.execute(
                 sa.select(audit_table).where(audit_table.c.entity == entity,
                                              audit_table.c.record_id == record_id)
                 .order_by(audit_table.c.id)).mappings().all()
         return [{"action": r["action"], "at": r["at"].isoformat() + "Z", "actor": r["actor"],
-                 "version": r["version"], "changes": _changes(r["action"], r["changes"])}
+                 "version": r["version"],
+                 "changes": {k: v for k, v in _changes(r["action"], r["changes"]).items()
+                             if k not in grant.hidden}}
                 for r in rows]
 
     # --- writing --------------------------------------------------------------------------
 
-    def create(self, entity: str, values: Mapping[str, Any], *,
+    def create(self, entity: str, values: Mapping[str, Any], *, user: User | None = None,
                actor: str | None = None) -> dict[str, Any]:
-        """Validate and insert one record.
+        """Validate and insert one record, as ``user`` (None: the system) or ``actor``.
 
         :raises ValidationError: listing every bad field; nothing is written.
+        :raises PermissionDenied: the user may not create these records, or set these fields.
         """
+        actor = actor or (user.id if user else None)
         with self.ws.transaction() as conn:
-            ent = self.ws.catalog(conn).entity(entity)
-            clean, stored, errors = self._prepare(ent, values, actor=actor)
+            ent, grant = self._granted(conn, entity, user, "create")
+            self._refuse_input(grant, values, user)
+            clean, stored, errors = self._prepare(ent, values, actor=actor, user=user)
             valid = _without(clean, errors)
             errors += self._reference_errors(conn, ent, valid)
             errors += self._unique_errors(conn, ent, valid)
-            errors += self._rule_errors(conn, ent, clean, errors, actor=actor)
+            errors += self._rule_errors(conn, ent, clean, errors, actor=actor, user=user)
             if errors:
                 raise ValidationError(errors)
             owner = values.get("owner_id") if isinstance(values, Mapping) else None
             row = self._new_row(ent, stored, actor, owner)
             self._insert(conn, ent, [row])
             self._audit(conn, [_audit_row(ent.name, row["id"], "create", 1, actor, clean)])
-            return self._present(conn, ent, row)
+            return self._present(conn, ent, row, grant)
 
     def update(self, entity: str, record_id: str, changes: Mapping[str, Any], *,
-               version: int | None = None, actor: str | None = None) -> dict[str, Any]:
+               version: int | None = None, user: User | None = None,
+               actor: str | None = None) -> dict[str, Any]:
         """Apply ``changes`` (``None`` clears a field) to one record.
 
         :raises Conflict: when ``version`` is given and is not the record's version.
         :raises ValidationError: listing every bad field of the resulting record.
+        :raises NotFound: no such record, or one ``user`` may not see.
+        :raises PermissionDenied: the user may not update it, or change these fields.
         """
+        actor = actor or (user.id if user else None)
         with self.ws.transaction() as conn:
-            ent = self.ws.catalog(conn).entity(entity)
+            ent, grant = self._granted(conn, entity, user, "update")
             row = self._load(conn, ent, record_id, for_update=True)
+            self.ws.access.check_row(conn, user, grant, "update", ent, row)
             if version is not None and version != row["version"]:
                 raise Conflict(f"{entity} {record_id} is at version {row['version']}, "
                                f"not {version}")
@@ -174,20 +194,24 @@ class RecordService:
                       if current[f.name] is not None}
             merged = {**before, **{k: v for k, v in changes.items()
                                    if k not in READ_ONLY_KEYS}}
-            clean, stored, errors = self._prepare(ent, merged, existing=True, actor=actor)
+            clean, stored, errors = self._prepare(ent, merged, existing=True, actor=actor,
+                                                  user=user)
             diff = {k: [before.get(k), clean.get(k)] for k in set(before) | set(clean)
                     if before.get(k) != clean.get(k)}
+            self.ws.access.refuse_fields(grant, diff, "change")
             if "owner_id" in changes and changes["owner_id"] != row["owner_id"]:
+                self._refuse_owner(grant, changes["owner_id"], user)
                 diff["owner_id"] = [row["owner_id"], changes["owner_id"]]
             changed = _without({k: clean.get(k) for k in diff}, errors)
             errors += self._reference_errors(conn, ent, changed)
             errors += self._unique_errors(conn, ent, changed, exclude=record_id,
                                           record=_without(clean, errors))
-            errors += self._rule_errors(conn, ent, clean, errors, previous=before, actor=actor)
+            errors += self._rule_errors(conn, ent, clean, errors, previous=before, actor=actor,
+                                        user=user)
             if errors:
                 raise ValidationError(errors)
             if not diff:
-                return self._present(conn, ent, row)
+                return self._present(conn, ent, row, grant)
             values: dict[str, Any] = {k: stored.get(k) for k in diff if k in ent.fields}
             if "owner_id" in diff:
                 values["owner_id"] = diff["owner_id"][1]
@@ -200,41 +224,77 @@ class RecordService:
                 raise Conflict(f"{entity} {record_id} was changed by another write")
             self._audit(conn, [_audit_row(entity, record_id, "update", values["version"],
                                           actor, diff)])
-            return self._present(conn, ent, {**row, **values})
+            return self._present(conn, ent, {**row, **values}, grant)
 
     def delete(self, entity: str, record_id: str, *, version: int | None = None,
-               actor: str | None = None) -> None:
+               user: User | None = None, actor: str | None = None) -> None:
         """Delete one record, following each reference's ``x-on-delete`` rule.
 
         :raises Conflict: when a ``restrict`` reference points at it, or ``version`` is stale.
+        :raises NotFound: no such record, or one ``user`` may not see.
+        :raises PermissionDenied: the user may not delete it.
         """
+        actor = actor or (user.id if user else None)
         with self.ws.transaction() as conn:
             catalog = self.ws.catalog(conn)
-            ent = catalog.entity(entity)
+            ent, grant = self._granted(conn, entity, user, "delete")
             row = self._load(conn, ent, record_id, for_update=True)
+            self.ws.access.check_row(conn, user, grant, "delete", ent, row)
             if version is not None and version != row["version"]:
                 raise Conflict(f"{entity} {record_id} is at version {row['version']}, "
                                f"not {version}")
             self._delete(conn, catalog, ent, row, actor)
 
     def bulk_insert(self, entity: str, rows: Iterable[Mapping[str, Any]], *,
-                    batch_size: int = 1000, actor: str | None = None) -> BulkResult:
+                    batch_size: int = 1000, user: User | None = None,
+                    actor: str | None = None) -> BulkResult:
         """Insert many records in batches, each batch one transaction.
 
         A bad row is reported in ``BulkResult.errors`` under its position and the good
         rows around it are kept.
+
+        :raises PermissionDenied: the user may not create these records.
         """
+        actor = actor or (user.id if user else None)
         result = BulkResult()
-        ent = self.ws.catalog().entity(entity)
+        catalog = self.ws.catalog()
+        ent = catalog.entity(entity)
+        grant = grant_for(user, ent, catalog)
+        grant.require("create")
         numbered = enumerate(rows)
         while batch := list(islice(numbered, batch_size)):
-            self._insert_batch(ent, batch, actor, result)
+            self._insert_batch(ent, batch, actor, result, user, grant)
         return result
 
     # --- internals ------------------------------------------------------------------------
 
+    def _granted(self, conn: sa.Connection, entity: str, user: User | None, action: str
+                 ) -> tuple[Entity, Grant]:
+        """The entity and what the user may do with it, having checked ``action``."""
+        catalog = self.ws.catalog(conn)
+        ent = catalog.entity(entity)
+        grant = grant_for(user, ent, catalog)
+        grant.require(action)
+        return ent, grant
+
+    def _refuse_input(self, grant: Grant, values: Any, user: User | None) -> None:
+        """:raises PermissionDenied: a new record sets a field the user may not set."""
+        if not isinstance(values, Mapping):
+            return
+        given = [k for k, v in values.items() if v is not None and v != "" and v != []]
+        self.ws.access.refuse_fields(grant, given, "set")
+        owner = values.get("owner_id")
+        if owner is not None and user is not None and owner != user.id:
+            self._refuse_owner(grant, owner, user)
+
+    @staticmethod
+    def _refuse_owner(grant: Grant, owner: Any, user: User | None) -> None:
+        """Giving a record to someone else takes updating beyond one's own records."""
+        if user is not None and owner != user.id and grant.update not in ("team", "all"):
+            raise PermissionDenied(f"you may not give {grant.entity} records to others")
+
     def _prepare(self, ent: Entity, values: Mapping[str, Any], *, existing: bool = False,
-                 actor: str | None = None
+                 actor: str | None = None, user: User | None = None
                  ) -> tuple[dict[str, Any], dict[str, Any], FieldErrors]:
         """Drop empty values, fill defaults on create, and check the record schema.
 
@@ -267,7 +327,7 @@ class RecordService:
                     clean[name] = default
             for name, default in ent.rules.defaults.items():
                 if name not in clean:
-                    value = default(clean, Env(user={"id": actor}))
+                    value = default(clean, Env(user=_rule_user(user, actor)))
                     if value is not None:
                         clean[name] = _jsonable(value)
         errors += schema_errors(ent, clean)
@@ -291,11 +351,12 @@ class RecordService:
 
     def _rule_errors(self, conn: sa.Connection, ent: Entity, clean: Mapping[str, Any],
                      errors: FieldErrors, *, previous: Mapping[str, Any] | None = None,
-                     actor: str | None = None) -> FieldErrors:
+                     actor: str | None = None, user: User | None = None) -> FieldErrors:
         """The ``x-validations`` that fail, each reported on its fields. A rule whose fields
         already have an error is not run: its operands are not values of their type."""
         bad = {name for name, _ in errors}
-        env = Env(user={"id": actor}, previous=previous, related=self._related_loader(conn))
+        env = Env(user=_rule_user(user, actor), previous=previous,
+                  related=self._related_loader(conn))
         found: FieldErrors = []
         for rule in ent.rules.validations:
             if bad & rule.depends_on:
@@ -326,9 +387,17 @@ class RecordService:
 
         return related
 
-    def _present(self, conn: sa.Connection, ent: Entity, row: Mapping[str, Any]
-                 ) -> dict[str, Any]:
-        """A stored row as the record the API answers, its formula fields computed."""
+    def _present(self, conn: sa.Connection, ent: Entity, row: Mapping[str, Any],
+                 grant: Grant) -> dict[str, Any]:
+        """A stored row as the record the API answers, its formula fields computed and the
+        fields hidden from the user left out."""
+        record = self._computed(conn, ent, row)
+        for name in grant.hidden:
+            record.pop(name, None)
+        return record
+
+    def _computed(self, conn: sa.Connection, ent: Entity, row: Mapping[str, Any]
+                  ) -> dict[str, Any]:
         if not ent.formulas:
             return to_record(ent, row)
         rules = ent.rules
@@ -439,13 +508,21 @@ class RecordService:
                                        if snapshot[k] is not None})])
 
     def _insert_batch(self, ent: Entity, batch: list[tuple[int, Mapping[str, Any]]],
-                      actor: str | None, result: BulkResult) -> None:
-        prepared = {index: self._prepare(ent, values, actor=actor) for index, values in batch}
-        problems = {i: errors for i, (_, _, errors) in prepared.items() if errors}
+                      actor: str | None, result: BulkResult, user: User | None,
+                      grant: Grant) -> None:
+        problems: dict[int, FieldErrors] = {}
+        for index, values in batch:
+            try:
+                self._refuse_input(grant, values, user)
+            except PermissionDenied as exc:
+                problems[index] = [("", exc.message)]
+        prepared = {index: self._prepare(ent, values, actor=actor, user=user)
+                    for index, values in batch if index not in problems}
+        problems.update({i: errors for i, (_, _, errors) in prepared.items() if errors})
         with self.ws.transaction() as conn:
             if ent.rules.validations:
                 for index, (clean, _, errors) in prepared.items():
-                    failed = self._rule_errors(conn, ent, clean, errors, actor=actor)
+                    failed = self._rule_errors(conn, ent, clean, errors, actor=actor, user=user)
                     if failed:
                         problems[index] = problems.get(index, []) + failed
             checkable = [(i, _without(clean, errors))
@@ -537,6 +614,11 @@ def _without(values: Mapping[str, Any], errors: FieldErrors) -> dict[str, Any]:
     """The values whose fields have no error yet, for the checks that need the database."""
     bad = {name for name, _ in errors}
     return {k: v for k, v in values.items() if k not in bad}
+
+
+def _rule_user(user: User | None, actor: str | None) -> dict[str, Any]:
+    """What ``user.…`` means in a rule run by this write."""
+    return user.rule_values() if user is not None else {"id": actor}
 
 
 def _changes(action: str, stored: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The engine's own tables: drafts, published versions, publishes, audit trail, archive.
+"""The engine's own tables: drafts, published versions, publishes, audit trail, archive,
+and the accounts (users, roles, teams, API tokens, login throttling, record shares).
 
 Entity tables are generated (see :mod:`blockscrm.engine.entities`); these are fixed, so
 they are plain declarative classes.
@@ -112,5 +113,91 @@ class Setting(Base):
     value: Mapped[Any] = mapped_column(JSONType)
 
 
+class UserRow(Base):
+    """A person who signs in. ``password_hash`` is argon2id; None means no password login."""
+
+    __tablename__ = "blocks_users"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    display_name: Mapped[str | None] = mapped_column(sa.String(200))
+    language: Mapped[str] = mapped_column(sa.String(16), default="en")
+    time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    manager_id: Mapped[str | None] = mapped_column(sa.ForeignKey("blocks_users.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    password_hash: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class UserRole(Base):
+    """A role a user holds: ``admin`` or the name of a role definition."""
+
+    __tablename__ = "blocks_user_roles"
+
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("blocks_users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    role: Mapped[str] = mapped_column(sa.String(63), primary_key=True)
+
+
+class Team(Base):
+    __tablename__ = "blocks_teams"
+
+    name: Mapped[str] = mapped_column(sa.String(63), primary_key=True)
+    label: Mapped[Any] = mapped_column(JSONType, nullable=True)
+
+
+class TeamMember(Base):
+    __tablename__ = "blocks_team_members"
+    __table_args__ = (sa.Index("ix_blocks_team_members_user", "user_id"),)
+
+    team: Mapped[str] = mapped_column(sa.ForeignKey("blocks_teams.name", ondelete="CASCADE"),
+                                      primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("blocks_users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+
+
+class ApiToken(Base):
+    """An API token, kept as the SHA-256 of its text (the text is shown once)."""
+
+    __tablename__ = "blocks_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("blocks_users.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class LoginThrottle(Base):
+    """Failed logins in a row for one username, and until when the next try is refused:
+    in the database, so every web process sees the same count."""
+
+    __tablename__ = "blocks_login_throttle"
+
+    username: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column()
+
+
+class Share(Base):
+    """One record shared with one user or one team, to read or to edit."""
+
+    __tablename__ = "blocks_shares"
+    __table_args__ = (sa.Index("ix_blocks_shares_record", "entity", "record_id"),
+                      sa.Index("ix_blocks_shares_user", "entity", "user_id"),
+                      sa.Index("ix_blocks_shares_team", "entity", "team"))
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(sa.String(63))
+    record_id: Mapped[str] = mapped_column(sa.String(32))
+    user_id: Mapped[str | None] = mapped_column(sa.String(32))
+    team: Mapped[str | None] = mapped_column(sa.String(63))
+    access: Mapped[str] = mapped_column(sa.String(10))  # "read" or "edit"
+
+
 audit_table: sa.Table = AuditEntry.__table__  # type: ignore[assignment]
+share_table: sa.Table = Share.__table__  # type: ignore[assignment]
+member_table: sa.Table = TeamMember.__table__  # type: ignore[assignment]
 archive_table: sa.Table = ArchivedValue.__table__  # type: ignore[assignment]

@@ -12,7 +12,7 @@ import os
 import secrets
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +20,8 @@ from typing import Any
 import pluggy
 import sqlalchemy as sa
 
+from .access import role_errors
+from .accounts import User
 from .entities import Entity, Field, compile_entity
 from .errors import DefinitionError, NotFound
 from .fieldtypes import FieldType
@@ -84,6 +86,8 @@ class Workspace:
 
     def __init__(self, url: str | None = None, *, pm: pluggy.PluginManager | None = None,
                  secret: str | None = None) -> None:
+        from .access import Access
+        from .accounts import AccountService
         from .metadata import MetadataService
         from .records import RecordService
 
@@ -102,6 +106,8 @@ class Workspace:
         Base.metadata.create_all(self.engine)
         self.metadata = MetadataService(self)
         self.records = RecordService(self)
+        self.accounts = AccountService(self)
+        self.access = Access(self)
 
     @property
     def dialect(self) -> str:
@@ -204,6 +210,8 @@ class Workspace:
         catalog = Catalog(version=version, documents=documents, entities=entities)
         errors = [(f"/entity/{name}{where}", message) for name, entity in entities.items()
                   for where, message in bind_rules(entity, catalog, self.rule_functions)]
+        errors += [error for (kind, name), doc in sorted(documents.items()) if kind == "role"
+                   for error in role_errors(name, doc, entities)]
         if errors:
             raise DefinitionError(errors)
         return catalog
@@ -211,9 +219,11 @@ class Workspace:
     def entity(self, name: str) -> Entity:
         return self.catalog().entity(name)
 
-    def query(self, entity: str, *, user: Mapping[str, Any] | None = None) -> Any:
-        """A :class:`~blockscrm.engine.query.Query` over the published ``entity``;
-        ``user`` (``{"id", "roles", "team"}``) is what ``user.…`` means in its rules."""
+    def query(self, entity: str, *, user: User | None = None) -> Any:
+        """A :class:`~blockscrm.engine.query.Query` over the published ``entity``, as
+        ``user`` may see it (None: the system, which sees everything).
+
+        :raises PermissionDenied: the user may not read the entity."""
         from .query import Query
 
         return Query(self, entity, user=user)

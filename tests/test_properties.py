@@ -1011,7 +1011,8 @@ def test_filtered_sorted_pages_are_what_the_reference_evaluator_selects(
 
 FUNCTIONS = {f.name for f in builtin_functions()}
 KNOWN = {*ITEM["properties"], "id", "version", "owner_id", "created_at", "created_by",
-         "updated_at", "updated_by", "user.id", "user.roles", "user.team"}
+         "updated_at", "updated_by", "user.id", "user.username", "user.roles",
+         "user.teams", "user.manager"}
 
 
 def V(name: Any) -> dict[str, Any]:

@@ -13,7 +13,14 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from blockscrm.engine import DefinitionError, QueryError, ValidationError, Workspace, hookimpl
+from blockscrm.engine import (
+    DefinitionError,
+    QueryError,
+    User,
+    ValidationError,
+    Workspace,
+    hookimpl,
+)
 from blockscrm.engine.plugins import create_plugin_manager
 from blockscrm.engine.rules import Env, RuleFunction, parse_rule
 from blockscrm.engine.rules.python import PythonCompiler
@@ -137,11 +144,13 @@ def test_a_validation_rule_is_checked_too(workspace: Workspace) -> None:
 def test_the_acting_user_in_a_filter(orders: Workspace) -> None:
     orders.records.create("order", {"customer": "mine", "approved_by": "u1"})
     orders.records.create("order", {"customer": "theirs", "approved_by": "u2"})
-    query = orders.query("order", user={"id": "u1", "roles": ["sales"], "team": "t"})
+    ann = User("u1", "ann", roles=frozenset({"sales", "admin"}), teams=frozenset({"t"}))
+    query = orders.query("order", user=ann)
     assert [r["customer"] for r in query.filter("approved_by == user.id").page().items] == [
         "mine"]
     assert query.filter('"sales" in user.roles').count().value == 2
     assert query.filter('"boss" in user.roles').count().value == 0
+    assert query.filter('"t" in user.teams and user.username == "ann"').count().value == 2
     with pytest.raises(QueryError, match="the user has no 'name'"):
         query.filter("user.name == 'x'")
 

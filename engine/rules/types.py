@@ -60,7 +60,8 @@ FIELD_TYPES = {
 }
 SYSTEM_FIELDS = {"id": TEXT, "version": NUMBER, "owner_id": TEXT, "created_at": DATETIME,
                  "created_by": TEXT, "updated_at": DATETIME, "updated_by": TEXT}
-USER_FIELDS = {"id": TEXT, "roles": TEXT_LIST, "team": TEXT}
+USER_FIELDS = {"id": TEXT, "username": TEXT, "roles": TEXT_LIST, "teams": TEXT_LIST,
+               "manager": TEXT}
 
 
 def fits(actual: RuleType, wanted: RuleType) -> bool:
