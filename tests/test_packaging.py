@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from jsonschema import Draft202012Validator
 
 import blockscrm.engine as engine
@@ -17,9 +18,12 @@ from blockscrm.engine.definitions import KINDS, meta_schema
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_engine_imports_from_the_repository_root() -> None:
-    """A root-level ``platform`` package would shadow the standard library's here."""
-    done = subprocess.run([sys.executable, "-c", "import sqlalchemy, blockscrm.engine"],
+@pytest.mark.parametrize("module", ["blockscrm.engine", "blockscrm.platform.app"])
+def test_the_packages_import_from_the_repository_root(module: str) -> None:
+    """A root-level ``platform/__init__.py`` would shadow the standard library's
+    ``platform`` here, and SQLAlchemy would fail to import."""
+    assert not (ROOT / "platform" / "__init__.py").exists()
+    done = subprocess.run([sys.executable, "-c", f"import sqlalchemy, {module}"],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 

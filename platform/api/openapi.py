@@ -1,0 +1,328 @@
+"""The OpenAPI 3.1 document of the API, generated from the published metadata.
+
+Each published entity gets its own paths and three schemas built from its JSON Schema:
+``<entity>.record`` (what reads answer: the fields plus the system keys),
+``<entity>.create`` and ``<entity>.patch`` (what writes take). The document is built
+once per published catalog version and kept on the app, so it changes with a publish
+and costs nothing between publishes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from blockscrm.engine import Catalog, Entity
+from blockscrm.engine.definitions import KINDS, SLUG
+from blockscrm.engine.query import DEFAULT_LIMIT, MAX_LIMIT
+
+from ..extension import current_workspace
+
+openapi_bp = Blueprint("openapi", __name__)
+
+PREFIX = "/api/v1"
+CACHE_KEY = "blocks.openapi"
+Schema = dict[str, Any]
+
+PROBLEM = "application/problem+json"
+ERRORS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+          409: "Conflict", 422: "Unprocessable"}
+ERROR_TEXT = {
+    400: "A malformed query parameter, body or header (the parameter is named in errors).",
+    401: "No valid credentials.",
+    403: "The caller may not do this.",
+    404: "No such entity, record, kind or definition.",
+    409: "A stale If-Match, a name that exists, or a publish refused (with its plan).",
+    422: "Invalid values or definition; errors lists every one, by field or JSON Pointer.",
+}
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: Schema) -> Schema:
+    """A schema that also takes null, the empty value (a schema taking anything does)."""
+    return {"anyOf": [schema, {"type": "null"}]} if schema else {}
+
+
+def _json(schema: Schema, description: str, **extra: Any) -> Schema:
+    return {"description": description,
+            "content": {"application/json": {"schema": schema}}, **extra}
+
+
+def _errors(*statuses: int) -> dict[str, Schema]:
+    return {str(s): {"$ref": f"#/components/responses/{ERRORS[s]}"} for s in (401, *statuses)}
+
+
+# --- per entity -----------------------------------------------------------------------
+
+def _system_keys() -> dict[str, Schema]:
+    who = {**_nullable({"type": "string"}), "readOnly": True}
+    when = {"type": "string", "format": "date-time", "readOnly": True}
+    return {"version": {"type": "integer", "minimum": 1, "readOnly": True},
+            "owner_id": _nullable({"type": "string"}), "created_at": when,
+            "created_by": who, "updated_at": when, "updated_by": who}
+
+
+def _field_schema(entity: Entity, name: str, *, writing: bool) -> Schema:
+    f = entity.fields[name]
+    value = dict(f.value_schema)
+    schema = value if (writing and f.required) else _nullable(value)
+    title = f.label.get("en")
+    if title:
+        schema = {"title": title, **schema}
+    if f.type.computed:
+        schema = {**schema, "readOnly": True, "description": "computed by a formula"}
+    return schema
+
+
+def entity_schemas(entity: Entity) -> dict[str, Schema]:
+    """The record schema of ``entity`` and the schemas its writes take."""
+    stored = [f.name for f in entity.stored_fields]
+    record = {"type": "object", "title": entity.label.get("en", entity.name),
+              "description": "A record: its fields (null when empty) and system keys. "
+                             "A list's fields parameter keeps only id, version and those.",
+              "properties": {"id": {"type": "string", "readOnly": True},
+                             **{n: _field_schema(entity, n, writing=False)
+                                for n in entity.fields},
+                             **_system_keys()},
+              "required": ["id", "version"], "additionalProperties": False}
+    writable = {n: _field_schema(entity, n, writing=True) for n in stored}
+    owner = _nullable({"type": "string", "minLength": 1, "maxLength": 64})
+    defaults = set(entity.schema_defaults) | set(entity.default_trees)
+    create = {"type": "object", "properties": {**writable, "owner_id": owner},
+              "required": [n for n in stored
+                           if entity.fields[n].required and n not in defaults],
+              "additionalProperties": False}
+    patch = {"type": "object",
+             "description": "The fields to change; null clears a field.",
+             "properties": {**{n: _nullable(entity.fields[n].value_schema) for n in stored},
+                            "owner_id": owner},
+             "additionalProperties": False}
+    return {f"{entity.name}.record": record, f"{entity.name}.create": create,
+            f"{entity.name}.patch": patch}
+
+
+def entity_paths(entity: Entity) -> dict[str, Schema]:
+    """The record routes of one entity."""
+    name, base = entity.name, f"{PREFIX}/records/{entity.name}"
+    record = _ref(f"{name}.record")
+    etag = {"ETag": {"$ref": "#/components/headers/ETag"}}
+    read = _json(record, f"The {name} record.", headers=etag)
+    tags = [name]
+    page = {"type": "object", "required": ["items", "next_cursor"],
+            "properties": {"items": {"type": "array", "items": record},
+                           "next_cursor": {"type": ["string", "null"]},
+                           "count": {"type": "integer", "minimum": 0}}}
+    one = [{"$ref": "#/components/parameters/RecordId"}]
+    conditional = [*one, {"$ref": "#/components/parameters/IfMatch"}]
+    return {
+        base: {
+            "get": {"operationId": f"{name}.list", "tags": tags,
+                    "summary": f"A page of {name} records",
+                    "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in
+                                   ("filter", "sort", "limit", "cursor", "fields", "count",
+                                    "q")],
+                    "responses": {"200": _json(page, "One page and the next cursor."),
+                                  **_errors(400, 403, 404)}},
+            "post": {"operationId": f"{name}.create", "tags": tags,
+                     "summary": f"Create a {name} record",
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": _ref(f"{name}.create")}}},
+                     "responses": {"201": {**read, "headers": {
+                         **etag, "Location": {"$ref": "#/components/headers/Location"}}},
+                         **_errors(400, 403, 404, 409, 422)}},
+        },
+        f"{base}/{{id}}": {
+            "get": {"operationId": f"{name}.get", "tags": tags, "parameters": one,
+                    "summary": f"Read a {name} record",
+                    "responses": {"200": read, **_errors(403, 404)}},
+            "patch": {"operationId": f"{name}.update", "tags": tags,
+                      "summary": f"Change fields of a {name} record",
+                      "parameters": conditional,
+                      "requestBody": {"required": True, "content": {
+                          "application/json": {"schema": _ref(f"{name}.patch")}}},
+                      "responses": {"200": read, **_errors(400, 403, 404, 409, 422)}},
+            "delete": {"operationId": f"{name}.delete", "tags": tags,
+                       "summary": f"Delete a {name} record", "parameters": conditional,
+                       "responses": {"204": {"description": "Deleted."},
+                                     **_errors(400, 403, 404, 409)}},
+        },
+        f"{base}/{{id}}/history": {
+            "get": {"operationId": f"{name}.history", "tags": tags, "parameters": one,
+                    "summary": f"The audit trail of a {name} record",
+                    "responses": {"200": _json(
+                        {"type": "object", "required": ["items"],
+                         "properties": {"items": {"type": "array",
+                                                  "items": _ref("HistoryEntry")}}},
+                        "Every change, oldest first."), **_errors(403, 404)}},
+        },
+    }
+
+
+# --- metadata -------------------------------------------------------------------------
+
+def meta_paths() -> dict[str, Schema]:
+    """The metadata routes, the same whatever is published."""
+    kind = [{"$ref": "#/components/parameters/Kind"}]
+    named = [*kind, {"name": "name", "in": "path", "required": True,
+                     "schema": {"type": "string"}}]
+    definition = _ref("Definition")
+    body = {"required": True, "content": {"application/json": {"schema": definition}}}
+    tags = ["metadata"]
+    return {
+        f"{PREFIX}/meta/schemas/{{kind}}": {"get": {
+            "operationId": "meta.schema", "tags": tags, "parameters": kind,
+            "summary": "The meta-schema of a definition kind",
+            "responses": {"200": _json({"type": "object"}, "A JSON Schema 2020-12."),
+                          **_errors(404)}}},
+        f"{PREFIX}/meta/{{kind}}": {
+            "get": {"operationId": "meta.list", "tags": tags, "parameters": kind,
+                    "summary": "Every definition of a kind (drafts over published)",
+                    "responses": {"200": _json(
+                        {"type": "object", "required": ["items"],
+                         "properties": {"items": {"type": "array", "items": definition}}},
+                        "The definitions, by name."), **_errors(403, 404)}},
+            "post": {"operationId": "meta.create", "tags": tags, "parameters": kind,
+                     "summary": "Save a new definition as a draft", "requestBody": body,
+                     "responses": {"201": _json(definition, "The draft saved.", headers={
+                         "Location": {"$ref": "#/components/headers/Location"}}),
+                         **_errors(400, 403, 404, 409, 422)}},
+        },
+        f"{PREFIX}/meta/{{kind}}/{{name}}": {
+            "get": {"operationId": "meta.get", "tags": tags, "parameters": named,
+                    "summary": "A definition: its draft, else the published one",
+                    "responses": {"200": _json(definition, "The definition."),
+                                  **_errors(403, 404)}},
+            "put": {"operationId": "meta.replace", "tags": tags, "parameters": named,
+                    "summary": "Save a definition's draft", "requestBody": body,
+                    "responses": {"200": _json(definition, "The draft saved."),
+                                  **_errors(400, 403, 404, 422)}},
+            "delete": {"operationId": "meta.delete", "tags": tags, "parameters": named,
+                       "summary": "Discard a draft, or draft a published one's deletion",
+                       "responses": {"204": {"description": "Done."},
+                                     **_errors(403, 404)}},
+        },
+        f"{PREFIX}/meta/plan": {"get": {
+            "operationId": "meta.plan", "tags": tags,
+            "summary": "What publishing every draft would do",
+            "responses": {"200": _json(_ref("Plan"), "The plan."), **_errors(403, 422)}}},
+        f"{PREFIX}/meta/publish": {"post": {
+            "operationId": "meta.publish", "tags": tags, "summary": "Publish every draft",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False,
+                "properties": {"confirm": {"type": "boolean"},
+                               "decisions": {"type": "object", "additionalProperties": {
+                                   "type": "object"}}}}}}},
+            "responses": {"200": _json(_ref("Plan"), "The plan applied."),
+                          **_errors(400, 403, 409, 422)}}},
+        f"{PREFIX}/openapi.json": {"get": {
+            "operationId": "openapi", "tags": ["api"], "security": [],
+            "summary": "This document",
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")}}},
+    }
+
+
+# --- components -----------------------------------------------------------------------
+
+def _query_parameter(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+def components() -> Schema:
+    """Schemas, parameters, headers and error responses every document shares."""
+    text = {"type": "string"}
+    messages = {"type": "object", "additionalProperties": {"type": "array", "items": text}}
+    return {
+        "schemas": {
+            "Problem": {"type": "object", "required": ["type", "title", "status"],
+                        "properties": {"type": text, "title": text,
+                                       "status": {"type": "integer"}, "detail": text,
+                                       "errors": messages, "plan": _ref("Plan")}},
+            "Definition": {"type": "object", "required": ["name", "label"],
+                           "properties": {"kind": {"enum": list(KINDS)},
+                                          "name": {"type": "string",
+                                                   "pattern": SLUG.pattern},
+                                          "label": {"type": "object",
+                                                    "additionalProperties": text},
+                                          "description": text}},
+            "Plan": {"type": "object", "required": ["steps", "definitions"],
+                     "properties": {"steps": {"type": "array", "items": {
+                                        "type": "object", "required": ["action", "summary"]}},
+                                    "definitions": {"type": "array",
+                                                    "items": {"type": "object"}},
+                                    "destructive": {"type": "boolean"},
+                                    "ready": {"type": "boolean"}}},
+            "HistoryEntry": {"type": "object",
+                             "required": ["action", "at", "version", "changes"],
+                             "properties": {"action": {"enum": ["create", "update", "delete"]},
+                                            "at": {"type": "string", "format": "date-time"},
+                                            "actor": {"type": ["string", "null"]},
+                                            "version": {"type": "integer"},
+                                            "changes": {"type": "object"}}},
+        },
+        "parameters": {
+            "filter": _query_parameter("filter", text, "A rule: its JSON tree (first "
+                                       "character {) or its text, amount > 1000"),
+            "sort": _query_parameter("sort", text, "Fields, - for descending: -amount,title"),
+            "limit": _query_parameter("limit", {"type": "integer", "minimum": 1,
+                                                "maximum": MAX_LIMIT,
+                                                "default": DEFAULT_LIMIT}, "Page size"),
+            "cursor": _query_parameter("cursor", text, "next_cursor of the previous page"),
+            "fields": _query_parameter("fields", text, "Fields to answer: title,amount"),
+            "count": _query_parameter("count", {"type": "boolean"},
+                                      "Also count every matching record"),
+            "q": _query_parameter("q", text, "Words every record found holds"),
+            "RecordId": {"name": "id", "in": "path", "required": True, "schema": text},
+            "Kind": {"name": "kind", "in": "path", "required": True,
+                     "schema": {"enum": list(KINDS)}},
+            "IfMatch": {"name": "If-Match", "in": "header", "required": False,
+                        "schema": {"type": "string", "pattern": r'^(\*|"[0-9]+")$'},
+                        "description": 'The ETag read, "3": a stale one is refused (409)'},
+        },
+        "headers": {
+            "ETag": {"description": "The record's version, quoted.", "schema": text},
+            "Location": {"description": "The address of what was created.", "schema": text},
+        },
+        "responses": {name: {"description": ERROR_TEXT[status],
+                             "content": {PROBLEM: {"schema": _ref("Problem")}}}
+                      for status, name in ERRORS.items()},
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    }
+
+
+def build_document(catalog: Catalog) -> Schema:
+    """The whole document for one published catalog."""
+    paths = meta_paths()
+    schemas: dict[str, Schema] = {}
+    for name in sorted(catalog.entities):
+        entity = catalog.entities[name]
+        paths.update(entity_paths(entity))
+        schemas.update(entity_schemas(entity))
+    parts = components()
+    parts["schemas"].update(schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Blocks CRM", "version": f"1.{catalog.version}",
+                 "description": "REST API v1, generated from the published metadata "
+                                f"(version {catalog.version}). Errors are {PROBLEM}."},
+        "security": [{"bearer": []}],
+        "tags": [{"name": "metadata"}, *({"name": n, "description": str(
+            catalog.entities[n].label.get("en", n))} for n in sorted(catalog.entities))],
+        "paths": paths,
+        "components": parts,
+    }
+
+
+@openapi_bp.get("/openapi.json")
+def get_openapi() -> Response:
+    """The document for the metadata published now, built once per catalog version."""
+    catalog = current_workspace().catalog()
+    cached: tuple[int, Schema] | None = current_app.extensions.get(CACHE_KEY)
+    if cached is None or cached[0] != catalog.version:
+        cached = (catalog.version, build_document(catalog))
+        current_app.extensions[CACHE_KEY] = cached
+    return jsonify(cached[1])

@@ -1,0 +1,90 @@
+"""Record routes: list, create, read, update, delete and history of published entities.
+
+Handlers stay thin: the engine validates, queries and versions; these translate HTTP
+(query parameters, ``ETag`` and ``If-Match``, 201 with ``Location``, 204) to its calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from blockscrm.engine import NotFound
+from blockscrm.engine.query import DEFAULT_LIMIT
+
+from ..auth import current_user
+from ..extension import current_workspace
+from .inputs import bool_parameter, if_match_version, int_parameter, json_body, json_object
+from .inputs import text_parameter as param
+
+records_bp = Blueprint("records", __name__, url_prefix="/records")
+
+
+def _record_response(record: dict[str, Any], status: int = 200) -> Response:
+    """A record with its version as the ``ETag``, which ``If-Match`` sends back."""
+    response = jsonify(record)
+    response.status_code = status
+    response.set_etag(str(record["version"]))
+    return response
+
+
+@records_bp.get("/<entity>")
+def list_records(entity: str) -> Response:
+    """One page of records; ``next_cursor`` fetches the next, ``count=true`` counts all."""
+    query = current_workspace().query(entity, user=current_user())
+    if (condition := param("filter")) is not None:
+        query = query.filter(condition)
+    if (text := param("q")) is not None:
+        query = query.search(text)
+    if (keys := param("sort")) is not None:
+        query = query.sort(keys)
+    if (names := param("fields")) is not None:
+        query = query.fields(names)
+    query = query.limit(int_parameter("limit", DEFAULT_LIMIT))
+    page = query.page(param("cursor"))
+    body: dict[str, Any] = {"items": page.items, "next_cursor": page.next_cursor}
+    if bool_parameter("count"):
+        body["count"] = query.count(exact=True).value  # every match, as the contract says
+    return jsonify(body)
+
+
+@records_bp.post("/<entity>")
+def create_record(entity: str) -> Response:
+    record = current_workspace().records.create(entity, json_body(), user=current_user())
+    response = _record_response(record, 201)
+    response.headers["Location"] = url_for(".get_record", entity=entity,
+                                           record_id=record["id"])
+    return response
+
+
+@records_bp.get("/<entity>/<record_id>")
+def get_record(entity: str, record_id: str) -> Response:
+    record = current_workspace().records.get(entity, record_id, user=current_user())
+    return _record_response(record)
+
+
+@records_bp.patch("/<entity>/<record_id>")
+def update_record(entity: str, record_id: str) -> Response:
+    """Apply the fields sent (``null`` clears one); a stale ``If-Match`` is refused (409)."""
+    changes = json_object()
+    record = current_workspace().records.update(entity, record_id, changes,
+                                                version=if_match_version(),
+                                                user=current_user())
+    return _record_response(record)
+
+
+@records_bp.delete("/<entity>/<record_id>")
+def delete_record(entity: str, record_id: str) -> Response:
+    current_workspace().records.delete(entity, record_id, version=if_match_version(),
+                                       user=current_user())
+    return Response(status=204)
+
+
+@records_bp.get("/<entity>/<record_id>/history")
+def record_history(entity: str, record_id: str) -> Response:
+    """The record's audit trail, oldest first; a deleted record keeps its trail."""
+    entries = current_workspace().records.history(entity, record_id, user=current_user())
+    if not entries:
+        raise NotFound(f"no {entity} record with id {record_id!r}")
+    return jsonify({"items": entries})

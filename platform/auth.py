@@ -1,0 +1,164 @@
+"""Who is calling: API tokens, the screens' session cookie, CSRF, login and logout.
+
+Every request learns its caller once, before its view runs: a ``Bearer`` token (API
+clients) or the session cookie (screens), each looked up again on every request, so a
+revoked token or a deactivated user stops at once in every web process. Forms and
+cookie-authenticated writes need a CSRF token (Flask-WTF's, checked here rather than
+on every view so a ``Bearer`` call, which no browser sends by itself, needs none).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.wrappers import Response
+
+from blockscrm.engine import AuthenticationFailed, NotFound, TooManyAttempts, User, Workspace
+
+from .extension import current_workspace
+
+bp = Blueprint("auth", __name__)
+csrf = CSRFProtect()
+TOKENS = "/api/v1/auth/tokens"
+#: API paths any caller may reach: asking for a token (it carries its credentials, so
+#: it needs no CSRF token either), the API's description.
+PUBLIC = frozenset({TOKENS, "/api/v1/openapi.json"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def init_app(app: Flask, workspace: Workspace) -> None:
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked in _identify
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's life
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    if not app.secret_key:
+        # Shared by every process on the database, so a session survives any worker.
+        app.secret_key = workspace.secret
+    csrf.init_app(app)
+    app.before_request(_identify)
+    app.register_blueprint(bp)
+
+
+def current_user() -> User | None:
+    """The caller of this request (None before login)."""
+    return g.get("user")
+
+
+def _identify() -> Response | None:
+    """Find the caller; refuse an unauthenticated API call (401) or a cookie write
+    without its CSRF token (400)."""
+    ws = current_workspace()
+    header = request.headers.get("Authorization", "")
+    g.user = None
+    if header.startswith("Bearer "):
+        g.user = ws.accounts.user_for_token(header[7:].strip())
+        if g.user is None:
+            raise AuthenticationFailed("the token is unknown or revoked")
+        return None
+    user_id = session.get("user_id")
+    if user_id:
+        try:
+            user: User | None = ws.accounts.user(user_id)
+        except NotFound:
+            user = None
+        g.user = user if user is not None and user.active else None
+        if g.user is None:
+            session.clear()
+    if g.user is None and request.path.startswith("/api/") and request.path not in PUBLIC:
+        raise AuthenticationFailed("log in, or send an API token as 'Authorization: Bearer'")
+    if request.method not in SAFE_METHODS and request.path != TOKENS:
+        csrf.protect()  # the login form, and every write a session cookie authenticates
+    return None
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+@bp.post(TOKENS)
+def issue_token() -> tuple[dict[str, Any], int]:
+    """Trade a username and password for an API token (answered once)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        body = {}
+    ws = current_workspace()
+    user = ws.accounts.authenticate(str(body.get("username", "")),
+                                    str(body.get("password", "")))
+    name = body.get("name") if isinstance(body.get("name"), str) else None
+    return {"token": ws.accounts.issue_token(user, name), "user": _public(user)}, 201
+
+
+@bp.delete(TOKENS + "/current")
+def revoke_token() -> tuple[str, int]:
+    """Revoke the token this request was made with."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise AuthenticationFailed("send the token to revoke as 'Authorization: Bearer'")
+    current_workspace().accounts.revoke_token(header[7:].strip())
+    return "", 204
+
+
+@bp.get("/api/v1/auth/me")
+def me() -> dict[str, Any]:
+    user = current_user()
+    assert user is not None  # _identify refused the anonymous
+    return _public(user)
+
+
+def _public(user: User) -> dict[str, Any]:
+    return {"id": user.id, "username": user.username, "display_name": user.display_name,
+            "email": user.email, "language": user.language, "roles": sorted(user.roles),
+            "teams": sorted(user.teams)}
+
+
+# --- screens: login and logout ---------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """The login form; a good password starts a session, a bad one says so (and a run
+    of bad ones makes the next try wait)."""
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            user = current_workspace().accounts.authenticate(
+                request.form.get("username", ""), request.form.get("password", ""))
+        except AuthenticationFailed:
+            error, status = "Wrong username or password.", 401
+        except TooManyAttempts as exc:
+            error, status = f"Too many failed attempts: try again in {exc.retry_after} s.", 429
+        else:
+            session.clear()  # a new session id: no fixation
+            session["user_id"] = user.id
+            target = request.args.get("next", "")
+            return redirect(target if target.startswith("/") and not target.startswith("//")
+                            else url_for("auth.home"))
+    return render_template("login.html", error=error,
+                           username=request.form.get("username", "")), status
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/")
+def home() -> Any:
+    """Where a login lands until the screens bring their own start page."""
+    user = current_user()
+    if user is None:
+        return redirect(url_for("auth.login"))
+    return render_template("home.html", user=user)
+
+
+__all__ = ["CSRFError", "bp", "csrf", "current_user", "init_app"]
