@@ -240,11 +240,11 @@ class AccountService:
         if not isinstance(token, str) or not token.startswith("blk_") or len(token) > 100:
             return None
         with self.ws.reading() as conn:
-            user_id = conn.scalar(
-                sa.select(ApiToken.user_id).join(UserRow, UserRow.id == ApiToken.user_id)
+            row = conn.execute(
+                sa.select(UserRow).join(ApiToken, UserRow.id == ApiToken.user_id)
                 .where(ApiToken.digest == _digest(token), ApiToken.revoked_at.is_(None),
-                       UserRow.active.is_(True)))
-            return None if user_id is None else self._load(conn, user_id)
+                       UserRow.active.is_(True))).mappings().first()
+            return None if row is None else self._load(conn, row["id"], row)
 
     def revoke_token(self, token: str) -> None:
         """Stop a token working, from the next request on, in every process."""
@@ -265,10 +265,17 @@ class AccountService:
             raise NotFound(f"no user {username_or_id!r}")
         return str(found)
 
-    def _load(self, conn: sa.Connection, user_id: str) -> User:
-        row = conn.execute(sa.select(UserRow).where(UserRow.id == user_id)).mappings().one()
-        roles = conn.scalars(sa.select(UserRole.role).where(UserRole.user_id == user_id))
-        teams = conn.scalars(sa.select(TeamMember.team).where(TeamMember.user_id == user_id))
+    def _load(self, conn: sa.Connection, user_id: str, row: Any = None) -> User:
+        """A user, their roles and teams: two queries (one when the row is at hand), as
+        every API request pays for this."""
+        if row is None:
+            row = conn.execute(sa.select(UserRow).where(UserRow.id == user_id)).mappings().one()
+        memberships = conn.execute(sa.union_all(
+            sa.select(sa.literal("role"), UserRole.role).where(UserRole.user_id == user_id),
+            sa.select(sa.literal("team"), TeamMember.team).where(TeamMember.user_id == user_id)
+        )).all()
+        roles = [name for what, name in memberships if what == "role"]
+        teams = [name for what, name in memberships if what == "team"]
         return User(id=row["id"], username=row["username"], roles=frozenset(roles),
                     teams=frozenset(teams), email=row["email"],
                     display_name=row["display_name"], language=row["language"],
