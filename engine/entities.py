@@ -130,6 +130,8 @@ class Entity:
     validation_trees: list[tuple[Any, Mapping[str, str], list[str]]] = field(
         default_factory=list)
     rules: Any = None
+    #: The :class:`~blockscrm.engine.workflows.Workflow` on this entity, if one is published.
+    workflow: Any = None
     #: ``fastjsonschema``'s compiled check of the record schema, where it compiles.
     fast_check: Callable[[Any], Any] | None = None
 
@@ -261,11 +263,17 @@ def system_columns() -> list[sa.Column[Any]]:
     ]
 
 
+STATE = sa.String(63)
+
+
 def build_table(name: str, fields: Mapping[str, Field], document: Mapping[str, Any],
-                metadata: sa.MetaData) -> sa.Table:
-    """The SQLAlchemy Core table of an entity, with its indexes and unique constraints."""
+                metadata: sa.MetaData, *, with_state: bool = False) -> sa.Table:
+    """The SQLAlchemy Core table of an entity, with its indexes and unique constraints,
+    and a ``state`` column where a workflow applies."""
     tname = table_name(name)
     columns: list[Any] = system_columns()
+    if with_state:
+        columns.append(sa.Column("state", STATE))
     stored = [f for f in fields.values() if not f.type.computed]
     columns += [sa.Column(f.name, f.type.column(f.schema)) for f in stored]
     table = sa.Table(tname, metadata, *columns)
@@ -282,6 +290,8 @@ def build_table(name: str, fields: Mapping[str, Field], document: Mapping[str, A
     # Unique rules are unique indexes, not constraints: every database can add and drop
     # an index in place, while SQLite would have to copy the table for a constraint.
     index("ix", ["owner_id"])
+    if with_state:
+        index("ix", ["state", "id"])  # a kanban column, a list filtered by state
     # A plain index ends with id: sorted pages break ties by id, so (field, id) serves a
     # whole keyset ORDER BY.
     for f in stored:
@@ -324,8 +334,10 @@ def record_schema(fields: Mapping[str, Field]) -> dict[str, Any]:
 
 
 def compile_entity(document: Mapping[str, Any], types: Mapping[str, FieldType],
-                   metadata: sa.MetaData | None = None) -> Entity:
-    """Check an entity definition beyond its meta-schema and compile it.
+                   metadata: sa.MetaData | None = None, *, with_state: bool = False
+                   ) -> Entity:
+    """Check an entity definition beyond its meta-schema and compile it (``with_state``:
+    a workflow applies to it, so its table has a ``state`` column).
 
     :raises DefinitionError: with every problem, keyed by JSON Pointer.
     """
@@ -361,7 +373,8 @@ def compile_entity(document: Mapping[str, Any], types: Mapping[str, FieldType],
         raise DefinitionError(errors)
     search = document.get("x-search") or [f.name for f in fields.values() if f.type.searchable]
     unique_sets = tuple(tuple(g) for g in document.get("x-unique", []))
-    table = build_table(document["name"], fields, document, metadata or sa.MetaData())
+    table = build_table(document["name"], fields, document, metadata or sa.MetaData(),
+                        with_state=with_state)
     schema = record_schema(fields)
     return Entity(
         name=document["name"],

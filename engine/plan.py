@@ -24,6 +24,7 @@ from jsonschema import Draft202012Validator
 
 from .entities import (
     FORMAT_CHECKER,
+    STATE,
     Entity,
     Field,
     search_document,
@@ -112,6 +113,10 @@ class EntityChange:
     #: names): fields leaving or joining the search, renamed, retyped or dropped.
     drop_search: list[str] = dataclasses.field(default_factory=list)
     create_search: list[str] = dataclasses.field(default_factory=list)
+    #: A workflow starts (the ``state`` column comes, filled with its initial state) or
+    #: stops (the column goes, its values archived).
+    add_state: bool = False
+    drop_state: bool = False
 
 
 def _index_key(index: sa.Index) -> tuple[Any, ...]:
@@ -128,6 +133,8 @@ def diff_entity(old: Entity | None, new: Entity | None, dialect: sa.Dialect) -> 
     change = EntityChange(name, old, new)
     if old is None or new is None:
         return change
+    had, has = "state" in old.table.c, "state" in new.table.c
+    change.add_state, change.drop_state = has and not had, had and not has
     # Formula fields have no column: only stored fields take part in the table's change.
     old_fields = {f.name: f for f in old.stored_fields}
     new_fields = {f.name: f for f in new.stored_fields}
@@ -184,7 +191,13 @@ class Planner:
     def plan(self, definitions: list[dict[str, str]]) -> Plan:
         plan = Plan(definitions=definitions)
         names = sorted(set(self.current.entities) | set(self.target.entities))
-        touched = {d["name"] for d in definitions if d["kind"] == "entity"}
+        edited = {d["name"] for d in definitions if d["kind"] == "entity"}
+        touched = set(edited)
+        for d in definitions:  # a workflow changes its entity's table (state) and rows
+            if d["kind"] == "workflow":
+                touched |= {c.documents[("workflow", d["name"])]["entity"]
+                            for c in (self.current, self.target)
+                            if ("workflow", d["name"]) in c.documents}
         for name in names:
             if name not in touched:
                 continue
@@ -192,7 +205,7 @@ class Planner:
             new = self.target.entities.get(name)
             change = diff_entity(old, new, self.dialect)
             plan.changes.append(change)
-            plan.steps += self._entity_steps(change)
+            plan.steps += self._entity_steps(change, edited=name in edited)
         for d in definitions:
             if d["kind"] != "entity":
                 plan.steps.append(Step(f"{d['action']}_definition",
@@ -204,7 +217,7 @@ class Planner:
         return int(self.conn.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
                    or 0)
 
-    def _entity_steps(self, change: EntityChange) -> list[Step]:
+    def _entity_steps(self, change: EntityChange, *, edited: bool = True) -> list[Step]:
         old, new, name = change.old, change.new, change.name
         ddl = self._ddl(change)
         if old is None:
@@ -218,7 +231,7 @@ class Planner:
             if users:
                 step.blocked = f"still referenced by {', '.join(users)}"
             return [step]
-        steps: list[Step] = []
+        steps: list[Step] = self._workflow_steps(change, rows)
         for f in change.dropped:
             count = self._count(sa.select(old.table.c.id).where(old.table.c[f.name].isnot(None)))
             steps.append(Step("drop_field", f"drop field {name}.{f.name}: {count} values "
@@ -238,10 +251,37 @@ class Planner:
             steps[0].ddl = ddl
         elif ddl:
             steps.append(Step("alter_indexes", f"update indexes of {name}", name=name, ddl=ddl))
-        else:
+        elif edited:
             steps.append(Step("update_entity", f"update entity {name} (no table change)",
                               name=name))
         return steps
+
+    def _workflow_steps(self, change: EntityChange, rows: int) -> list[Step]:
+        old, new, name = change.old, change.new, change.name
+        assert old is not None and new is not None
+        if change.add_state:
+            initial = new.workflow.initial
+            return [Step("start_workflow", f"start workflow {new.workflow.name} on {name}: "
+                         f"{rows} records get the state {initial!r}", kind="workflow",
+                         name=new.workflow.name, field="state", rows=rows)]
+        if change.drop_state:
+            count = self._count(sa.select(old.table.c.id).where(old.table.c.state.isnot(None)))
+            return [Step("stop_workflow", f"stop workflow {old.workflow.name} on {name}: "
+                         f"{count} states archived", kind="workflow", name=old.workflow.name,
+                         field="state", rows=count, destructive=True)]
+        if new.workflow is None or old.workflow is None:
+            return []
+        gone = sorted(set(old.workflow.states) - set(new.workflow.states))
+        if not gone:
+            return []
+        stranded = self._count(sa.select(old.table.c.id).where(old.table.c.state.in_(gone)))
+        step = Step("remove_states", f"remove state(s) {', '.join(gone)} from workflow "
+                    f"{new.workflow.name}", kind="workflow", name=new.workflow.name,
+                    field="state", bad_rows=stranded)
+        if stranded:
+            step.blocked = (f"{stranded} {name} records are in these states; move them "
+                            "to another state first")
+        return [step]
 
     def _fill(self, change: EntityChange, f: Field) -> tuple[bool, Any]:
         decision = self.decisions.get(f"{change.name}.{f.name}")
@@ -386,6 +426,15 @@ class Planner:
             op.drop_index(index.name, table_name=tname)
         for column in change.drop_search if search else ():
             op.drop_index(search_index_name(tname, column), table_name=tname)
+        if change.add_state:
+            assert new.workflow is not None
+            # Every row starts in the initial state at once (instantly on PostgreSQL 11+
+            # and SQLite); new rows get theirs from the engine.
+            initial = sa.literal(new.workflow.initial, STATE).compile(
+                dialect=self.dialect, compile_kwargs={"literal_binds": True})
+            op.add_column(tname, sa.Column("state", STATE, server_default=sa.text(str(initial))))
+            if self.dialect.name == "postgresql":
+                op.alter_column(tname, "state", server_default=None)
         for f in change.added:
             default = self._server_default(f)
             op.add_column(tname, sa.Column(f.name, f.type.column(f.schema),
@@ -401,6 +450,8 @@ class Planner:
         renamed = dict(change.renamed)
         old_of = {n: o for o, n in renamed.items()}
         with self._altering(op, tname, offline) as alter:
+            if change.drop_state:
+                alter.drop_column("state")
             for f in change.dropped:
                 alter.drop_column(f.name)
             for new_name in sorted(change.retyped):
@@ -452,6 +503,8 @@ class Planner:
             if change.old is not None and change.new is not None:
                 for f in change.dropped:
                     self._archive_field(change.old, f, publish_id)
+                if change.drop_state:
+                    self._archive_column(change.old, "state", publish_id)
             self._structure(op, change, between=lambda c=change: self._move_data(c))
 
     def _archive_records(self, ent: Entity, publish_id: int) -> None:
@@ -466,10 +519,14 @@ class Planner:
             self.conn.execute(archive_table.insert(), batch)
 
     def _archive_field(self, ent: Entity, f: Field, publish_id: int) -> None:
-        column = ent.table.c[f.name]
+        self._archive_column(ent, f.name, publish_id, f.from_db)
+
+    def _archive_column(self, ent: Entity, name: str, publish_id: int,
+                        value: Any = lambda raw: raw) -> None:
+        column = ent.table.c[name]
         rows = self.conn.execute(sa.select(ent.table.c.id, column).where(column.isnot(None)))
-        batch = [{"publish_id": publish_id, "entity": ent.name, "field": f.name,
-                  "record_id": record_id, "value": f.from_db(raw)} for record_id, raw in rows]
+        batch = [{"publish_id": publish_id, "entity": ent.name, "field": name,
+                  "record_id": record_id, "value": value(raw)} for record_id, raw in rows]
         if batch:
             self.conn.execute(archive_table.insert(), batch)
 

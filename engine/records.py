@@ -28,6 +28,7 @@ from .fieldtypes import text_problem
 from .rules import Env
 from .rules.sql import SqlCompiler, formula_columns
 from .store import audit_table, utcnow
+from .workflows import Transition, Workflow
 
 if TYPE_CHECKING:
     from .workspace import Catalog, Workspace
@@ -140,7 +141,7 @@ class RecordService:
                                              audit_table.c.record_id == record_id)
                 .order_by(audit_table.c.id)).mappings().all()
         return [{"action": r["action"], "at": r["at"].isoformat() + "Z", "actor": r["actor"],
-                 "version": r["version"],
+                 "version": r["version"], **({"transition": r["detail"]} if r["detail"] else {}),
                  "changes": {k: v for k, v in _changes(r["action"], r["changes"]).items()
                              if k not in grant.hidden}}
                 for r in rows]
@@ -186,45 +187,64 @@ class RecordService:
             ent, grant = self._granted(conn, entity, user, "update")
             row = self._load(conn, ent, record_id, for_update=True)
             self.ws.access.check_row(conn, user, grant, "update", ent, row)
-            if version is not None and version != row["version"]:
-                raise Conflict(f"{entity} {record_id} is at version {row['version']}, "
-                               f"not {version}")
-            current = to_record(ent, row)
-            before = {f.name: current[f.name] for f in ent.stored_fields
-                      if current[f.name] is not None}
-            merged = {**before, **{k: v for k, v in changes.items()
-                                   if k not in READ_ONLY_KEYS}}
-            clean, stored, errors = self._prepare(ent, merged, existing=True, actor=actor,
-                                                  user=user)
-            diff = {k: [before.get(k), clean.get(k)] for k in set(before) | set(clean)
-                    if before.get(k) != clean.get(k)}
-            self.ws.access.refuse_fields(grant, diff, "change")
-            if "owner_id" in changes and changes["owner_id"] != row["owner_id"]:
-                self._refuse_owner(grant, changes["owner_id"], user)
-                diff["owner_id"] = [row["owner_id"], changes["owner_id"]]
-            changed = _without({k: clean.get(k) for k in diff}, errors)
-            errors += self._reference_errors(conn, ent, changed)
-            errors += self._unique_errors(conn, ent, changed, exclude=record_id,
-                                          record=_without(clean, errors))
-            errors += self._rule_errors(conn, ent, clean, errors, previous=before, actor=actor,
-                                        user=user)
-            if errors:
-                raise ValidationError(errors)
-            if not diff:
-                return self._present(conn, ent, row, grant)
-            values: dict[str, Any] = {k: stored.get(k) for k in diff if k in ent.fields}
-            if "owner_id" in diff:
-                values["owner_id"] = diff["owner_id"][1]
-            values.update(version=row["version"] + 1, updated_at=utcnow(), updated_by=actor)
-            table = ent.table
-            done = conn.execute(table.update().where(table.c.id == record_id,
-                                                     table.c.version == row["version"])
-                                .values(**values))
-            if done.rowcount != 1:
-                raise Conflict(f"{entity} {record_id} was changed by another write")
-            self._audit(conn, [_audit_row(entity, record_id, "update", values["version"],
-                                          actor, diff)])
-            return self._present(conn, ent, {**row, **values}, grant)
+            _check_version(ent, row, version)
+            return self._change(conn, ent, grant, row, changes, user=user, actor=actor)
+
+    def transitions(self, entity: str, record_id: str, *, user: User | None = None
+                    ) -> list[dict[str, Any]]:
+        """The transitions that leave the record's state and that ``user`` may take, each
+        with what still stands in its way (required fields empty, a guard that does not
+        hold), so a screen can ask for the missing fields before the move."""
+        with self.ws.reading() as conn:
+            ent, grant = self._granted(conn, entity, user, "read")
+            workflow = _workflow(ent)
+            row = self._load(conn, ent, record_id)
+            self.ws.access.check_row(conn, user, grant, "read", ent, row)
+            record = self._computed(conn, ent, row)
+            env = Env(user=_rule_user(user, user.id if user else None), previous=record,
+                      related=self._related_loader(conn))
+            answer = []
+            for step in workflow.transitions.values():
+                if not step.leaves(row["state"]) or not _may_take(step, user):
+                    continue
+                missing = [f for f in step.require if record.get(f) is None]
+                guarded = step.guard is not None and step.guard(record, env) is not True
+                answer.append({"name": step.name, "label": dict(step.label), "to": step.to,
+                               "require": list(step.require), "missing": missing,
+                               "guard": step.guard_text, "guard_holds": not guarded})
+            return answer
+
+    def transition(self, entity: str, record_id: str, name: str, *,
+                   values: Mapping[str, Any] | None = None, version: int | None = None,
+                   user: User | None = None, actor: str | None = None) -> dict[str, Any]:
+        """Take a workflow transition, filling ``values`` on the way; it lands in the
+        record's history with its name.
+
+        :raises NotFound: no such record (or one ``user`` may not see), or transition.
+        :raises PermissionDenied: the user's roles may not take it, or may not update it.
+        :raises Conflict: it does not leave the record's state, or ``version`` is stale.
+        :raises ValidationError: a value is bad, a field it requires is empty, or its
+            guard does not hold; nothing is written.
+        """
+        actor = actor or (user.id if user else None)
+        with self.ws.transaction() as conn:
+            ent, grant = self._granted(conn, entity, user, "update")
+            workflow = _workflow(ent)
+            step = workflow.transitions.get(name)
+            if step is None:
+                raise NotFound(f"workflow {workflow.name} has no transition {name!r}")
+            row = self._load(conn, ent, record_id, for_update=True)
+            self.ws.access.check_row(conn, user, grant, "update", ent, row)
+            _check_version(ent, row, version)
+            if not _may_take(step, user):
+                raise PermissionDenied(f"only {', '.join(sorted(step.roles or ()))} may "
+                                       f"take {name!r}")
+            if not step.leaves(row["state"]):
+                raise Conflict(f"{name!r} does not leave the state {row['state']!r}")
+            if values is not None and not isinstance(values, Mapping):
+                raise ValidationError([("values", "must be a JSON object")])
+            return self._change(conn, ent, grant, row, values or {}, user=user, actor=actor,
+                                step=step)
 
     def delete(self, entity: str, record_id: str, *, version: int | None = None,
                user: User | None = None, actor: str | None = None) -> None:
@@ -240,9 +260,7 @@ class RecordService:
             ent, grant = self._granted(conn, entity, user, "delete")
             row = self._load(conn, ent, record_id, for_update=True)
             self.ws.access.check_row(conn, user, grant, "delete", ent, row)
-            if version is not None and version != row["version"]:
-                raise Conflict(f"{entity} {record_id} is at version {row['version']}, "
-                               f"not {version}")
+            _check_version(ent, row, version)
             self._delete(conn, catalog, ent, row, actor)
 
     def bulk_insert(self, entity: str, rows: Iterable[Mapping[str, Any]], *,
@@ -267,6 +285,74 @@ class RecordService:
         return result
 
     # --- internals ------------------------------------------------------------------------
+
+    def _change(self, conn: sa.Connection, ent: Entity, grant: Grant, row: Mapping[str, Any],
+                changes: Mapping[str, Any], *, user: User | None, actor: str | None,
+                step: Transition | None = None) -> dict[str, Any]:
+        """Validate and write an update (a transition's too, moving the state)."""
+        record_id = row["id"]
+        current = to_record(ent, row)
+        before = {f.name: current[f.name] for f in ent.stored_fields
+                  if current[f.name] is not None}
+        merged = {**before, **{k: v for k, v in changes.items() if k not in READ_ONLY_KEYS}}
+        clean, stored, errors = self._prepare(ent, merged, existing=True, actor=actor,
+                                              user=user)
+        diff = {k: [before.get(k), clean.get(k)] for k in set(before) | set(clean)
+                if before.get(k) != clean.get(k)}
+        self.ws.access.refuse_fields(grant, diff, "change")
+        if "owner_id" in changes and changes["owner_id"] != row["owner_id"]:
+            self._refuse_owner(grant, changes["owner_id"], user)
+            diff["owner_id"] = [row["owner_id"], changes["owner_id"]]
+        changed = _without({k: clean.get(k) for k in diff}, errors)
+        errors += self._reference_errors(conn, ent, changed)
+        errors += self._unique_errors(conn, ent, changed, exclude=record_id,
+                                      record=_without(clean, errors))
+        errors += self._rule_errors(conn, ent, clean, errors, previous=before, actor=actor,
+                                    user=user)
+        if step is not None:
+            errors += self._transition_errors(conn, ent, step, row, clean, before, errors, user,
+                                              actor)
+            diff["state"] = [row["state"], step.to]
+        if errors:
+            raise ValidationError(errors)
+        if not diff:
+            return self._present(conn, ent, row, grant)
+        values: dict[str, Any] = {k: stored.get(k) for k in diff if k in ent.fields}
+        if "owner_id" in diff:
+            values["owner_id"] = diff["owner_id"][1]
+        if step is not None:
+            values["state"] = step.to
+        values.update(version=row["version"] + 1, updated_at=utcnow(), updated_by=actor)
+        table = ent.table
+        done = conn.execute(table.update().where(table.c.id == record_id,
+                                                 table.c.version == row["version"])
+                            .values(**values))
+        if done.rowcount != 1:
+            raise Conflict(f"{ent.name} {record_id} was changed by another write")
+        action = "update" if step is None else "transition"
+        self._audit(conn, [_audit_row(ent.name, record_id, action, values["version"], actor,
+                                      diff, detail=step.name if step is not None else None)])
+        return self._present(conn, ent, {**row, **values}, grant)
+
+    def _transition_errors(self, conn: sa.Connection, ent: Entity, step: Transition,
+                           row: Mapping[str, Any], clean: Mapping[str, Any],
+                           before: Mapping[str, Any], errors: FieldErrors,
+                           user: User | None, actor: str | None) -> FieldErrors:
+        """The fields a transition requires that are empty, and its guard, which is read
+        on the record as the transition would leave it (but for the state)."""
+        label = step.label.get("en") or step.name
+        found: FieldErrors = [(f, f"is required to {label}") for f in step.require
+                              if clean.get(f) is None]
+        bad = {name for name, _ in errors}
+        if step.guard is not None and not found and not bad:
+            record = {**to_record(ent, row), **clean}
+            env = Env(user=_rule_user(user, actor), previous=before,
+                      related=self._related_loader(conn))
+            if step.guard(record, env) is not True:
+                message = (step.guard_message.get("en")
+                           or f"the condition {step.guard_text or 'of ' + label} does not hold")
+                found.append(("", message))
+        return found
 
     def _granted(self, conn: sa.Connection, entity: str, user: User | None, action: str
                  ) -> tuple[Entity, Grant]:
@@ -417,6 +503,8 @@ class RecordService:
         now = utcnow()
         row = dict.fromkeys(ent.column_names)
         row.update(stored)
+        if ent.workflow is not None:
+            row["state"] = ent.workflow.initial
         row.update(id=new_id(), version=1, owner_id=owner or actor, created_at=now,
                    created_by=actor, updated_at=now, updated_by=actor)
         return row
@@ -589,6 +677,8 @@ def to_record(ent: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
         else:
             record[f.name] = f.from_db(row.get(f.name))
     record["version"] = row["version"]
+    if "state" in row:
+        record["state"] = row["state"]
     record["owner_id"] = row["owner_id"]
     for key in ("created_at", "updated_at"):
         record[key] = row[key].isoformat() + "Z" if row.get(key) else None
@@ -616,6 +706,23 @@ def _without(values: Mapping[str, Any], errors: FieldErrors) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k not in bad}
 
 
+def _check_version(ent: Entity, row: Mapping[str, Any], version: int | None) -> None:
+    if version is not None and version != row["version"]:
+        raise Conflict(f"{ent.name} {row['id']} is at version {row['version']}, not {version}")
+
+
+def _workflow(ent: Entity) -> Workflow:
+    if ent.workflow is None:
+        raise NotFound(f"{ent.name} follows no workflow")
+    workflow: Workflow = ent.workflow
+    return workflow
+
+
+def _may_take(step: Transition, user: User | None) -> bool:
+    """Whether the user's roles allow a transition (the system and admins always may)."""
+    return user is None or user.is_admin or step.roles is None or bool(step.roles & user.roles)
+
+
 def _rule_user(user: User | None, actor: str | None) -> dict[str, Any]:
     """What ``user.…`` means in a rule run by this write."""
     return user.rule_values() if user is not None else {"id": actor}
@@ -631,9 +738,9 @@ def _changes(action: str, stored: Mapping[str, Any] | None) -> dict[str, dict[st
 
 
 def _audit_row(entity: str, record_id: str, action: str, version: int, actor: str | None,
-               changes: Mapping[str, Any]) -> dict[str, Any]:
+               changes: Mapping[str, Any], *, detail: str | None = None) -> dict[str, Any]:
     """An audit entry. An update keeps ``{field: [before, after]}``; a create keeps the
     record's values and a delete its last values (half the bytes of pairs with an empty
     side: encoding them cost a bulk insert a fifth of its time)."""
     return {"entity": entity, "record_id": record_id, "action": action, "version": version,
-            "actor": actor, "changes": changes, "at": utcnow()}
+            "actor": actor, "changes": changes, "at": utcnow(), "detail": detail}

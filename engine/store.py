@@ -86,6 +86,8 @@ class AuditEntry(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     actor: Mapped[str | None] = mapped_column(sa.String(64))
     version: Mapped[int | None] = mapped_column()
+    #: What the entry adds to its action: a transition's name.
+    detail: Mapped[str | None] = mapped_column(sa.String(63))
 
 
 class ArchivedValue(Base):

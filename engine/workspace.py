@@ -12,7 +12,7 @@ import os
 import secrets
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +28,7 @@ from .fieldtypes import FieldType
 from .plugins import collect_field_types, collect_rule_functions, create_plugin_manager
 from .rules import RuleFunction, bind_rules
 from .store import Base, DefinitionVersion, Publish, Setting
+from .workflows import compile_workflow
 
 DEFAULT_URL = "sqlite:///blocks.db"
 _WRITE = "blocks_write"
@@ -51,6 +52,17 @@ class Catalog:
         """Every reference field, in any entity, that points at ``target``."""
         return [(e, f) for e in self.entities.values() for f in e.fields.values()
                 if f.ref == target]
+
+
+def _workflow_clashes(workflows: Mapping[str, Mapping[str, Any]]
+                      ) -> Iterator[tuple[str, str]]:
+    """One workflow per entity: a record has one state."""
+    owner: dict[str, str] = {}
+    for name, doc in workflows.items():
+        first = owner.setdefault(doc["entity"], name)
+        if first != name:
+            yield (f"/workflow/{name}/entity",
+                   f"{doc['entity']} already follows the workflow {first!r}")
 
 
 def _sqlite_setup(engine: sa.Engine) -> None:
@@ -203,15 +215,30 @@ class Workspace:
             (``/entity/<name>/<pointer>``).
         """
         metadata = sa.MetaData()
+        workflows = {name: doc for (kind, name), doc in sorted(documents.items())
+                     if kind == "workflow"}
+        errors = list(_workflow_clashes(workflows))
+        stateful = {doc["entity"] for doc in workflows.values()}
         entities = {
-            name: compile_entity(doc, self.field_types, metadata)
+            name: compile_entity(doc, self.field_types, metadata, with_state=name in stateful)
             for (kind, name), doc in sorted(documents.items()) if kind == "entity"
         }
         catalog = Catalog(version=version, documents=documents, entities=entities)
-        errors = [(f"/entity/{name}{where}", message) for name, entity in entities.items()
-                  for where, message in bind_rules(entity, catalog, self.rule_functions)]
+        errors += [(f"/entity/{name}{where}", message) for name, entity in entities.items()
+                   for where, message in bind_rules(entity, catalog, self.rule_functions)]
         errors += [error for (kind, name), doc in sorted(documents.items()) if kind == "role"
                    for error in role_errors(name, doc, entities)]
+        roles = {name for kind, name in documents if kind == "role"}
+        for name, doc in workflows.items():
+            entity = entities.get(doc["entity"])
+            if entity is None:
+                errors.append((f"/workflow/{name}/entity", f"no entity named {doc['entity']!r}"))
+                continue
+            if errors:
+                continue  # its guards need the entity's rules bound
+            workflow, problems = compile_workflow(doc, entity, roles)
+            errors += [(f"/workflow/{name}{where}", message) for where, message in problems]
+            entity.workflow = workflow
         if errors:
             raise DefinitionError(errors)
         return catalog

@@ -122,6 +122,8 @@ class Scope:
             if f.type.name == "formula":
                 return self.formula_types.get(name, ANY) if entity is self.entity else ANY
             return FIELD_TYPES.get(f.type.name, ANY)
+        if name == "state" and "state" in entity.table.c:
+            return TEXT  # the workflow's state
         return SYSTEM_FIELDS.get(name)
 
     def resolve(self, path: str) -> Reference:

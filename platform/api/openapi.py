@@ -27,7 +27,7 @@ Schema = dict[str, Any]
 
 PROBLEM = "application/problem+json"
 ERRORS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-          409: "Conflict", 422: "Unprocessable"}
+          409: "Conflict", 422: "Unprocessable", 429: "TooManyAttempts"}
 ERROR_TEXT = {
     400: "A malformed query parameter, body or header (the parameter is named in errors).",
     401: "No valid credentials.",
@@ -35,6 +35,7 @@ ERROR_TEXT = {
     404: "No such entity, record, kind or definition.",
     409: "A stale If-Match, a name that exists, or a publish refused (with its plan).",
     422: "Invalid values or definition; errors lists every one, by field or JSON Pointer.",
+    429: "Too many failed logins for this username: wait Retry-After seconds.",
 }
 
 
@@ -66,6 +67,14 @@ def _system_keys() -> dict[str, Schema]:
             "created_by": who, "updated_at": when, "updated_by": who}
 
 
+def _state_key(entity: Entity) -> dict[str, Schema]:
+    """A record's workflow state, where a workflow applies; it moves by transition only."""
+    if entity.workflow is None:
+        return {}
+    return {"state": {"enum": sorted(entity.workflow.states), "readOnly": True,
+                      "description": f"The state in workflow {entity.workflow.name}."}}
+
+
 def _field_schema(entity: Entity, name: str, *, writing: bool) -> Schema:
     f = entity.fields[name]
     value = dict(f.value_schema)
@@ -87,7 +96,7 @@ def entity_schemas(entity: Entity) -> dict[str, Schema]:
               "properties": {"id": {"type": "string", "readOnly": True},
                              **{n: _field_schema(entity, n, writing=False)
                                 for n in entity.fields},
-                             **_system_keys()},
+                             **_system_keys(), **_state_key(entity)},
               "required": ["id", "version"], "additionalProperties": False}
     writable = {n: _field_schema(entity, n, writing=True) for n in stored}
     owner = _nullable({"type": "string", "minLength": 1, "maxLength": 64})
@@ -118,7 +127,7 @@ def entity_paths(entity: Entity) -> dict[str, Schema]:
                            "count": {"type": "integer", "minimum": 0}}}
     one = [{"$ref": "#/components/parameters/RecordId"}]
     conditional = [*one, {"$ref": "#/components/parameters/IfMatch"}]
-    return {
+    paths: dict[str, Schema] = {
         base: {
             "get": {"operationId": f"{name}.list", "tags": tags,
                     "summary": f"A page of {name} records",
@@ -158,6 +167,44 @@ def entity_paths(entity: Entity) -> dict[str, Schema]:
                          "properties": {"items": {"type": "array",
                                                   "items": _ref("HistoryEntry")}}},
                         "Every change, oldest first."), **_errors(403, 404)}},
+        },
+    }
+    if entity.workflow is not None:
+        paths.update(_transition_paths(entity, base, tags, read))
+    return paths
+
+
+def _transition_paths(entity: Entity, base: str, tags: list[str], read: Schema
+                      ) -> dict[str, Schema]:
+    name, workflow = entity.name, entity.workflow
+    one = [{"$ref": "#/components/parameters/RecordId"}]
+    which = {"name": "transition", "in": "path", "required": True,
+             "schema": {"enum": sorted(workflow.transitions)}}
+    available = {"type": "object", "required": ["name", "to"],
+                 "properties": {"name": {"type": "string"}, "to": {"type": "string"},
+                                "label": {"type": "object"},
+                                "require": {"type": "array", "items": {"type": "string"}},
+                                "missing": {"type": "array", "items": {"type": "string"}},
+                                "guard": {"type": ["string", "null"]},
+                                "guard_holds": {"type": "boolean"}}}
+    body = {"type": "object", "additionalProperties": False,
+            "properties": {"values": _ref(f"{name}.patch")}}
+    return {
+        f"{base}/{{id}}/transitions": {
+            "get": {"operationId": f"{name}.transitions", "tags": tags, "parameters": one,
+                    "summary": f"The transitions the caller may take on a {name} record",
+                    "responses": {"200": _json(
+                        {"type": "object", "required": ["items"],
+                         "properties": {"items": {"type": "array", "items": available}}},
+                        "Each transition from the record's state."), **_errors(403, 404)}},
+        },
+        f"{base}/{{id}}/transitions/{{transition}}": {
+            "post": {"operationId": f"{name}.transition", "tags": tags,
+                     "summary": f"Take a workflow transition on a {name} record",
+                     "parameters": [*one, which, {"$ref": "#/components/parameters/IfMatch"}],
+                     "requestBody": {"required": False,
+                                     "content": {"application/json": {"schema": body}}},
+                     "responses": {"200": read, **_errors(400, 403, 404, 409, 422)}},
         },
     }
 
@@ -258,7 +305,9 @@ def components() -> Schema:
                                     "ready": {"type": "boolean"}}},
             "HistoryEntry": {"type": "object",
                              "required": ["action", "at", "version", "changes"],
-                             "properties": {"action": {"enum": ["create", "update", "delete"]},
+                             "properties": {"action": {"enum": ["create", "update", "delete",
+                                                                "transition"]},
+                                            "transition": text,
                                             "at": {"type": "string", "format": "date-time"},
                                             "actor": {"type": ["string", "null"]},
                                             "version": {"type": "integer"},
@@ -294,9 +343,46 @@ def components() -> Schema:
     }
 
 
+def auth_paths() -> dict[str, Schema]:
+    """Asking for a token (no credentials needed: it carries them), revoking the one in
+    use, and who the caller is."""
+    tags = ["auth"]
+    text = {"type": "string"}
+    user = {"type": "object", "required": ["id", "username", "roles", "teams"],
+            "properties": {"id": text, "username": text, "display_name": _nullable(text),
+                           "email": _nullable(text), "language": text,
+                           "roles": {"type": "array", "items": text},
+                           "teams": {"type": "array", "items": text}}}
+    credentials = {"type": "object", "required": ["username", "password"],
+                   "properties": {"username": text, "password": text,
+                                  "name": {**text, "description": "What the token is for"}}}
+    token = {"type": "object", "required": ["token", "user"],
+             "properties": {"token": text, "user": user}}
+    return {
+        f"{PREFIX}/auth/tokens": {
+            "post": {"operationId": "auth.issue_token", "tags": tags, "security": [],
+                     "summary": "Trade a username and password for an API token",
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": credentials}}},
+                     "responses": {"201": _json(token, "The token, shown this once."),
+                                   **_errors(429)}},
+        },
+        f"{PREFIX}/auth/tokens/current": {
+            "delete": {"operationId": "auth.revoke_token", "tags": tags,
+                       "summary": "Revoke the token this request is made with",
+                       "responses": {"204": {"description": "Revoked."}, **_errors()}},
+        },
+        f"{PREFIX}/auth/me": {
+            "get": {"operationId": "auth.me", "tags": tags, "summary": "The caller",
+                    "responses": {"200": _json(user, "The authenticated user."),
+                                  **_errors()}},
+        },
+    }
+
+
 def build_document(catalog: Catalog) -> Schema:
     """The whole document for one published catalog."""
-    paths = meta_paths()
+    paths = {**auth_paths(), **meta_paths()}
     schemas: dict[str, Schema] = {}
     for name in sorted(catalog.entities):
         entity = catalog.entities[name]
@@ -310,7 +396,7 @@ def build_document(catalog: Catalog) -> Schema:
                  "description": "REST API v1, generated from the published metadata "
                                 f"(version {catalog.version}). Errors are {PROBLEM}."},
         "security": [{"bearer": []}],
-        "tags": [{"name": "metadata"}, *({"name": n, "description": str(
+        "tags": [{"name": "auth"}, {"name": "metadata"}, *({"name": n, "description": str(
             catalog.entities[n].label.get("en", n))} for n in sorted(catalog.entities))],
         "paths": paths,
         "components": parts,

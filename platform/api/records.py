@@ -15,6 +15,7 @@ from blockscrm.engine.query import DEFAULT_LIMIT
 
 from ..auth import current_user
 from ..extension import current_workspace
+from ..problems import abort_with_problem
 from .inputs import bool_parameter, if_match_version, int_parameter, json_body, json_object
 from .inputs import text_parameter as param
 
@@ -88,3 +89,25 @@ def record_history(entity: str, record_id: str) -> Response:
     if not entries:
         raise NotFound(f"no {entity} record with id {record_id!r}")
     return jsonify({"items": entries})
+
+
+@records_bp.get("/<entity>/<record_id>/transitions")
+def list_transitions(entity: str, record_id: str) -> Response:
+    """The workflow transitions the caller may take from the record's state, with the
+    fields each still needs and whether its guard holds."""
+    items = current_workspace().records.transitions(entity, record_id, user=current_user())
+    return jsonify({"items": items})
+
+
+@records_bp.post("/<entity>/<record_id>/transitions/<transition>")
+def take_transition(entity: str, record_id: str, transition: str) -> Response:
+    """Take a transition; ``{"values": {...}}`` fills the fields it requires on the way."""
+    body = json_object(optional=True)
+    unknown = sorted(set(body) - {"values"})
+    if unknown:
+        abort_with_problem(422, "a transition takes only values",
+                           errors={k: ["is not a transition parameter"] for k in unknown})
+    record = current_workspace().records.transition(
+        entity, record_id, transition, values=body.get("values"), version=if_match_version(),
+        user=current_user())
+    return _record_response(record)
