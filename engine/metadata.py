@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from .definitions import KINDS, check_envelope, pointer
+from .definitions import KINDS, SLUG, check_envelope, pointer
 from .entities import Entity, compile_entity, reference_errors
 from .errors import Conflict, DefinitionError, NotFound
 from .fieldtypes import text_problem
@@ -117,6 +117,7 @@ class MetadataService:
 
     def get(self, kind: str, name: str) -> Document:
         """The draft where one exists, else the published definition."""
+        _named(kind, name)
         with self.ws.reading() as conn:
             draft = self._draft(conn, kind, name)
             if draft is not None and draft.document is not None:
@@ -143,6 +144,7 @@ class MetadataService:
 
     def delete(self, kind: str, name: str, *, actor: str | None = None) -> None:
         """Discard an unpublished draft, or mark a published definition for deletion."""
+        _named(kind, name)
         with self.ws.transaction() as conn:
             published = self._published(conn, kind, name)
             draft = self._draft(conn, kind, name)
@@ -155,6 +157,7 @@ class MetadataService:
 
     def discard(self, kind: str, name: str) -> None:
         """Drop the pending draft (edit or deletion) of a definition."""
+        _named(kind, name)
         with self.ws.transaction() as conn:
             done = conn.execute(sa.delete(Draft).where(Draft.kind == kind, Draft.name == name))
             if not done.rowcount:
@@ -315,6 +318,13 @@ class MetadataService:
         conn.execute(sa.insert(DefinitionVersion).values(
             kind=kind, name=name, version=latest + 1, publish_id=publish_id,
             document=document))
+
+
+def _named(kind: str, name: str) -> None:
+    """:raises NotFound: for a kind or a name no definition can have, before any SQL (a
+    NUL character would be a database error, not a missing definition)."""
+    if kind not in KINDS or not isinstance(name, str) or not SLUG.match(name):
+        raise NotFound(f"no {kind} named {name!r}")
 
 
 def _text_problems(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str, str]]:

@@ -16,6 +16,7 @@ case-insensitive substring.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import hashlib
 import hmac
@@ -32,6 +33,7 @@ from .access import grant_for
 from .accounts import User
 from .entities import Entity, search_document
 from .errors import NotFound, QueryError
+from .fieldtypes import text_problem
 from .records import to_record
 from .rules import RuleError, RuleSyntaxError, dependencies, parse_rule
 from .rules.sql import SqlCompiler, formula_columns
@@ -132,7 +134,17 @@ class Query:
         self._visible = self.ws.access.visible(self.user, self.grant.read, self.entity)
 
     def _with(self, **changes: Any) -> Query:
-        return Query(self.ws, self.entity.name, replace(self._state, **changes), user=self.user,
+        """The query with ``changes``; only a new filter (or a sort on a formula, which
+        may join) compiles it again: the API builds each request's query in four or five steps."""
+        state = replace(self._state, **changes)
+        sorted_formulas = {k.lstrip("-+") for k in state.sort_keys} & set(self.entity.formulas)
+        if "filter_tree" not in changes and not sorted_formulas:
+            clone = copy.copy(self)
+            clone._state = state
+            if "sort_keys" in changes:
+                clone._sort = clone._sort_keys(state.sort_keys)
+            return clone
+        return Query(self.ws, self.entity.name, state, user=self.user,
                      catalog=self.catalog, verified=self._verified)
 
     def _condition(self, tree: Any) -> sa.ColumnElement[bool]:
@@ -192,6 +204,9 @@ class Query:
             tree = parse_rule(condition)
         except RuleSyntaxError as exc:
             raise QueryError({"filter": [str(exc)]}) from None
+        problem = text_problem(tree)
+        if problem:
+            raise QueryError({"filter": [f"a text in it {problem}"]})
         return self._with(filter_tree=tree)
 
     def sort(self, *keys: str) -> Query:
@@ -221,6 +236,8 @@ class Query:
         """Keep the records whose searchable fields hold every word of ``text``."""
         if not isinstance(text, str) or not text.strip():
             raise QueryError({"q": ["search text is empty"]})
+        if text_problem(text):
+            raise QueryError({"q": [f"search text {text_problem(text)}"]})
         if not self._search_fields():
             raise QueryError({"q": [f"{self.entity.name} has no searchable field"]})
         return self._with(text=text.strip())

@@ -133,6 +133,7 @@ class RecordService:
         (a user sees it while they may see the record, without its hidden fields)."""
         with self.ws.reading() as conn:
             ent, grant = self._granted(conn, entity, user, "read")
+            _known_id(ent, record_id)
             if user is not None and not user.is_admin:
                 row = self._load(conn, ent, record_id)
                 self.ws.access.check_row(conn, user, grant, "read", ent, row)
@@ -156,10 +157,15 @@ class RecordService:
         :raises PermissionDenied: the user may not create these records, or set these fields.
         """
         actor = actor or (user.id if user else None)
+        # The checks that need no database run before the write transaction: on SQLite it
+        # holds the one write lock, which the other web workers then wait for.
+        seen = self.ws.known_catalog()
+        early = self._new_record(seen, entity, values, user, actor) \
+            if entity in seen.entities else None
         with self.ws.transaction() as conn:
-            ent, grant = self._granted(conn, entity, user, "create")
-            self._refuse_input(grant, values, user)
-            clean, stored, errors = self._prepare(ent, values, actor=actor, user=user)
+            catalog = self.ws.catalog(conn)
+            ent, grant, clean, stored, errors = early if early and catalog is seen \
+                else self._new_record(catalog, entity, values, user, actor)
             valid = _without(clean, errors)
             errors += self._reference_errors(conn, ent, valid)
             errors += self._unique_errors(conn, ent, valid)
@@ -354,6 +360,18 @@ class RecordService:
                 found.append(("", message))
         return found
 
+    def _new_record(self, catalog: Catalog, entity: str, values: Mapping[str, Any],
+                    user: User | None, actor: str | None
+                    ) -> tuple[Entity, Grant, dict[str, Any], dict[str, Any], FieldErrors]:
+        """A new record's entity, grant, canonical and column values, and the errors its
+        values show by themselves (the database's checks come after)."""
+        ent = catalog.entity(entity)
+        grant = grant_for(user, ent, catalog)
+        grant.require("create")
+        self._refuse_input(grant, values, user)
+        clean, stored, errors = self._prepare(ent, values, actor=actor, user=user)
+        return ent, grant, clean, stored, errors
+
     def _granted(self, conn: sa.Connection, entity: str, user: User | None, action: str
                  ) -> tuple[Entity, Grant]:
         """The entity and what the user may do with it, having checked ``action``."""
@@ -521,6 +539,7 @@ class RecordService:
 
     def _load(self, conn: sa.Connection, ent: Entity, record_id: str, *,
               for_update: bool = False) -> dict[str, Any]:
+        _known_id(ent, record_id)
         query = sa.select(ent.table).where(ent.table.c.id == str(record_id))
         if for_update and conn.dialect.name == "postgresql":
             query = query.with_for_update()
@@ -704,6 +723,13 @@ def _without(values: Mapping[str, Any], errors: FieldErrors) -> dict[str, Any]:
     """The values whose fields have no error yet, for the checks that need the database."""
     bad = {name for name, _ in errors}
     return {k: v for k, v in values.items() if k not in bad}
+
+
+def _known_id(ent: Entity, record_id: Any) -> None:
+    """:raises NotFound: for an id no record can have (too long, not text, holding a NUL),
+    before any SQL sees it."""
+    if not isinstance(record_id, str) or len(record_id) > 32 or text_problem(record_id):
+        raise NotFound(f"no {ent.name} record with id {record_id!r}")
 
 
 def _check_version(ent: Entity, row: Mapping[str, Any], version: int | None) -> None:

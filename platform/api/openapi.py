@@ -78,6 +78,11 @@ def _state_key(entity: Entity) -> dict[str, Schema]:
 def _field_schema(entity: Entity, name: str, *, writing: bool) -> Schema:
     f = entity.fields[name]
     value = dict(f.value_schema)
+    if writing and f.required:  # "" and [] are empty, as null is: a required field refuses them
+        if value.get("type") == "string":
+            value.setdefault("minLength", 1)
+        elif value.get("type") == "array":
+            value.setdefault("minItems", 1)
     schema = value if (writing and f.required) else _nullable(value)
     title = f.label.get("en")
     if title:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 from flask import abort
 from flask.testing import FlaskClient
 
-from blockscrm.engine import AuthenticationFailed, PermissionDenied, TooManyAttempts
+from blockscrm.engine import AuthenticationFailed, PermissionDenied, TooManyAttempts, Workspace
 
 from .conftest import assert_problem
 
@@ -71,3 +72,29 @@ def test_an_unexpected_error_is_logged_and_answered_as_a_500(
     assert "fire" not in body.get("detail", "")  # internals stay in the log
     assert any("the disk is on fire" in str(r.exc_info[1]) for r in caplog.records
                if r.exc_info)
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/records/deal/a%00b", "/api/v1/records/deal/a%00b/history",
+    "/api/v1/meta/entity/a%00b", "/api/v1/records/deal/" + "x" * 40,
+])
+def test_an_identifier_no_record_can_have_is_not_found(client: FlaskClient, sales: Workspace,
+                                                       path: str) -> None:
+    """A NUL reached PostgreSQL (a 500) where SQLite answered 404."""
+    assert_problem(client.get(path), 404)
+    assert_problem(client.delete("/api/v1/meta/entity/a%00b"), 404)
+
+
+def test_a_nul_in_a_search_or_filter_is_a_bad_query(client: FlaskClient,
+                                                   sales: Workspace) -> None:
+    assert_problem(client.get("/api/v1/records/deal?q=a%00b"), 400)
+    assert_problem(client.get('/api/v1/records/deal?filter=title%20%3D%3D%20%22a%00%22'), 400)
+
+
+@pytest.mark.parametrize("username", ["u" * 65, "a\u0000b", "a\udbbfb", {"a": 1}])
+def test_a_username_no_user_can_have_is_refused_as_any_wrong_login(
+        client: FlaskClient, username: Any) -> None:
+    body = json.dumps({"username": username, "password": "whatever"}, ensure_ascii=True)
+    response = client.post("/api/v1/auth/tokens", data=body,
+                           headers={"Content-Type": "application/json"})
+    assert_problem(response, 401)
