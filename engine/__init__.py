@@ -7,6 +7,7 @@ from .access import Grant
 from .accounts import User
 from .entities import Entity, Field
 from .errors import (
+    ActionFailed,
     AuthenticationFailed,
     BlocksError,
     Conflict,
@@ -25,6 +26,7 @@ from .records import BulkResult
 from .workspace import Catalog, Workspace
 
 __all__ = [
+    "ActionFailed",
     "AuthenticationFailed",
     "BlocksError",
     "BulkResult",

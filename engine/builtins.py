@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .actions import Action, builtin_actions
 from .fieldtypes import FieldType, builtin_field_types
 from .hookspecs import hookimpl
 from .rules import RuleFunction, builtin_functions
@@ -15,3 +16,8 @@ def blocks_field_types() -> list[FieldType]:
 @hookimpl
 def blocks_rule_functions() -> list[RuleFunction]:
     return builtin_functions()
+
+
+@hookimpl
+def blocks_actions() -> list[Action]:
+    return builtin_actions()

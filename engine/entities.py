@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from .definitions import pointer
 from .errors import DefinitionError
-from .fieldtypes import FieldType, fit_numeric, infer_field_type
+from .fieldtypes import FieldType, fit_numeric, identity, infer_field_type
 from .rules import RuleSyntaxError, parse_rule
 
 SYSTEM_FIELDS = (
@@ -132,6 +132,8 @@ class Entity:
     rules: Any = None
     #: The :class:`~blockscrm.engine.workflows.Workflow` on this entity, if one is published.
     workflow: Any = None
+    #: Its :class:`~blockscrm.engine.automations.Automation` rules, by name.
+    automations: list[Any] = field(default_factory=list)
     #: ``fastjsonschema``'s compiled check of the record schema, where it compiles.
     fast_check: Callable[[Any], Any] | None = None
 
@@ -139,6 +141,25 @@ class Entity:
     def stored_fields(self) -> list[Field]:
         """The fields with a column: every field but the computed ones."""
         return [f for f in self.fields.values() if not f.type.computed]
+
+    @cached_property
+    def readers(self) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+        """Each field and what turns its column value into JSON (None: nothing to do), in
+        order; every record read goes through it."""
+        from .records import _jsonable
+
+        return tuple((f.name, _jsonable if f.type.computed else
+                      f.type.from_db if f.type.from_db is not identity else None)
+                     for f in self.fields.values())
+
+    @cached_property
+    def by_id(self) -> sa.Select[Any]:
+        """``SELECT`` of one row by ``:id``, built once (each read of a record runs it)."""
+        return sa.select(self.table).where(self.table.c.id == sa.bindparam("id"))
+
+    @cached_property
+    def by_id_for_update(self) -> sa.Select[Any]:
+        return self.by_id.with_for_update()
 
     @cached_property
     def column_names(self) -> tuple[str, ...]:

@@ -7,6 +7,7 @@
     ├── NotFound             no such entity, record or definition (404)
     ├── Conflict             stale version, existing name, publish needing confirmation (409)
     ├── PermissionDenied     the actor may not do this (403)
+    ├── ActionFailed         a rule's action could not do its work (422 when saving)
     ├── AuthenticationFailed wrong username, password or token (401)
     └── TooManyAttempts      too many failed logins: wait ``retry_after`` seconds (429)
 
@@ -116,3 +117,11 @@ class TooManyAttempts(BlocksError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many failed logins; try again in {retry_after} s")
         self.retry_after = retry_after
+
+
+class ActionFailed(BlocksError):
+    """An automation's action could not do its work (a webhook's target is down, SMTP
+    refused, a value it sets is invalid): a rule run with the save rolls the save back
+    with this, naming the rule and the action; a job is retried."""
+
+    title = "Automation failed"

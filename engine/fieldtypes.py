@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 ColumnFactory = Callable[[Mapping[str, Any]], sa.types.TypeEngine[Any]]
 
 
-def _identity(value: Any) -> Any:
+def identity(value: Any) -> Any:
     return value
 
 
@@ -38,9 +38,9 @@ class FieldType:
     name: str
     json_schema: Mapping[str, Any]
     column: ColumnFactory
-    to_db: Callable[[Any], Any] = _identity
-    from_db: Callable[[Any], Any] = _identity
-    convert: Callable[[Any], Any] = _identity
+    to_db: Callable[[Any], Any] = identity
+    from_db: Callable[[Any], Any] = identity
+    convert: Callable[[Any], Any] = identity
     #: Whether full-text search looks into this field.
     searchable: bool = False
     #: Whether the value names a record of another entity (``x-ref``).
@@ -55,7 +55,7 @@ class FieldType:
     @property
     def converts(self) -> bool:
         """Whether the JSON value and the column's value differ (dates, numbers)."""
-        return self.numeric or self.to_db is not _identity or self.from_db is not _identity
+        return self.numeric or self.to_db is not identity or self.from_db is not identity
 
 
 # --- conversions ------------------------------------------------------------------------

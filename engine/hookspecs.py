@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from .actions import Action
     from .fieldtypes import FieldType
     from .rules import RuleFunction
 
@@ -41,4 +42,17 @@ def blocks_rule_functions() -> list[RuleFunction]:
     brings its signature check (argument types to result type), its Python
     implementation and its SQL implementation (or ``python_only=True``), so both
     compilers can run it. A name may be registered once.
+    """
+
+
+@hookspec
+def blocks_actions() -> list[Action]:
+    """Return the automation actions this plugin adds.
+
+    Called once when a workspace opens. An :class:`~blockscrm.engine.actions.Action`'s
+    ``name`` is what a rule's action writes in ``type``; its ``schema`` checks the
+    action's own keys when the rule is published, and ``run(context, params)`` does the
+    work (raise :class:`~blockscrm.engine.errors.ActionFailed` when it cannot: a rule run
+    with the save then rolls the save back, a job is retried). A name may be registered
+    once.
     """

@@ -7,6 +7,7 @@ from typing import TypeVar
 import pluggy
 
 from . import builtins, hookspecs
+from .actions import Action
 from .errors import DefinitionError
 from .fieldtypes import FieldType
 from .rules import RuleFunction
@@ -26,7 +27,7 @@ def create_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginMan
     return pm
 
 
-Named = TypeVar("Named", FieldType, RuleFunction)
+Named = TypeVar("Named", FieldType, RuleFunction, Action)
 
 
 def _by_name(answers: list[list[Named]], what: str) -> dict[str, Named]:
@@ -48,3 +49,8 @@ def collect_field_types(hook: pluggy.HookRelay) -> dict[str, FieldType]:
 def collect_rule_functions(hook: pluggy.HookRelay) -> dict[str, RuleFunction]:
     """Every registered rule-language function by name."""
     return _by_name(hook.blocks_rule_functions(), "rule function")
+
+
+def collect_actions(hook: pluggy.HookRelay) -> dict[str, Action]:
+    """Every registered automation action by name."""
+    return _by_name(hook.blocks_actions(), "action")

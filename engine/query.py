@@ -125,27 +125,35 @@ class Query:
         self.entity: Entity = self.catalog.entity(entity)
         self.grant = grant_for(self.user, self.entity, self.catalog)
         self.grant.require("read")
+        self._compile_filter()
+        self._sort = self._sort_keys(self._state.sort_keys)
+        self._visible = self.ws.access.visible(self.user, self.grant.read, self.entity)
+
+    def _compile_filter(self) -> None:
+        """The filter's SQL, with a compiler of its own (it collects the filter's joins)."""
         rules = self.entity.rules
         self._compiler = SqlCompiler(rules.scope, rules.functions, self.ws.dialect,
                                      user=self.user.rule_values() if self.user else None,
                                      formulas=self.entity.formulas)
         self._where = self._condition(self._state.filter_tree)
-        self._sort = self._sort_keys(self._state.sort_keys)
-        self._visible = self.ws.access.visible(self.user, self.grant.read, self.entity)
 
     def _with(self, **changes: Any) -> Query:
-        """The query with ``changes``; only a new filter (or a sort on a formula, which
-        may join) compiles it again: the API builds each request's query in four or five steps."""
-        state = replace(self._state, **changes)
-        sorted_formulas = {k.lstrip("-+") for k in state.sort_keys} & set(self.entity.formulas)
-        if "filter_tree" not in changes and not sorted_formulas:
-            clone = copy.copy(self)
-            clone._state = state
-            if "sort_keys" in changes:
-                clone._sort = clone._sort_keys(state.sort_keys)
-            return clone
-        return Query(self.ws, self.entity.name, state, user=self.user,
-                     catalog=self.catalog, verified=self._verified)
+        """The query with ``changes``, compiling only what they touch: the API builds
+        each request's query in four or five steps."""
+        clone = copy.copy(self)
+        clone._state = replace(self._state, **changes)
+        formulas = {k.lstrip("-+") for k in clone._state.sort_keys} & set(self.entity.formulas)
+        try:
+            if "filter_tree" in changes:
+                clone._compile_filter()
+            if "sort_keys" in changes or ("filter_tree" in changes and formulas):
+                clone._sort = clone._sort_keys(clone._state.sort_keys)
+        except QueryError:
+            if self._verified:
+                raise
+            # It may name what a publish made since this process last looked.
+            return Query(self.ws, self.entity.name, clone._state, user=self.user)
+        return clone
 
     def _condition(self, tree: Any) -> sa.ColumnElement[bool]:
         if tree is None:

@@ -22,6 +22,7 @@ from jsonschema.exceptions import ValidationError as SchemaError
 
 from .access import Grant, grant_for
 from .accounts import User
+from .automations import Event
 from .entities import Entity
 from .errors import Conflict, NotFound, PermissionDenied, ValidationError
 from .fieldtypes import text_problem
@@ -176,6 +177,9 @@ class RecordService:
             row = self._new_row(ent, stored, actor, owner)
             self._insert(conn, ent, [row])
             self._audit(conn, [_audit_row(ent.name, row["id"], "create", 1, actor, clean)])
+            if ent.automations and self._fire(conn, Event(
+                    "created", ent, self._computed(conn, ent, row), None, user)):
+                row = self._load(conn, ent, row["id"])  # a rule changed it with the save
             return self._present(conn, ent, row, grant)
 
     def update(self, entity: str, record_id: str, changes: Mapping[str, Any], *,
@@ -338,7 +342,16 @@ class RecordService:
         action = "update" if step is None else "transition"
         self._audit(conn, [_audit_row(ent.name, record_id, action, values["version"], actor,
                                       diff, detail=step.name if step is not None else None)])
-        return self._present(conn, ent, {**row, **values}, grant)
+        saved = {**row, **values}
+        if ent.automations:
+            after, changed = self._computed(conn, ent, saved), frozenset(diff)
+            ran = self._fire(conn, Event("updated", ent, after, current, user, changed=changed))
+            if step is not None:
+                ran |= self._fire(conn, Event("transition", ent, after, current, user,
+                                              transition=step.name, changed=changed))
+            if ran:
+                saved = self._load(conn, ent, record_id)  # a rule changed it with the save
+        return self._present(conn, ent, saved, grant)
 
     def _transition_errors(self, conn: sa.Connection, ent: Entity, step: Transition,
                            row: Mapping[str, Any], clean: Mapping[str, Any],
@@ -359,6 +372,12 @@ class RecordService:
                            or f"the condition {step.guard_text or 'of ' + label} does not hold")
                 found.append(("", message))
         return found
+
+    def _fire(self, conn: sa.Connection, event: Event) -> bool:
+        """Tell the rules of a write, inside it; whether one ran with the save."""
+        ran = self.ws.automations.fire(conn, event)
+        self.ws.automations.schedule(conn, event)
+        return ran
 
     def _new_record(self, catalog: Catalog, entity: str, values: Mapping[str, Any],
                     user: User | None, actor: str | None
@@ -540,10 +559,9 @@ class RecordService:
     def _load(self, conn: sa.Connection, ent: Entity, record_id: str, *,
               for_update: bool = False) -> dict[str, Any]:
         _known_id(ent, record_id)
-        query = sa.select(ent.table).where(ent.table.c.id == str(record_id))
-        if for_update and conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = conn.execute(query).mappings().first()
+        query = ent.by_id_for_update if for_update and conn.dialect.name == "postgresql" \
+            else ent.by_id
+        row = conn.execute(query, {"id": record_id}).mappings().first()
         if row is None:
             raise NotFound(f"no {ent.name} record with id {record_id!r}")
         return dict(row)
@@ -613,6 +631,8 @@ class RecordService:
         self._audit(conn, [_audit_row(ent.name, record_id, "delete", row["version"], actor,
                                       {k: snapshot[k] for k in ent.fields
                                        if snapshot[k] is not None})])
+        if ent.automations:
+            self._fire(conn, Event("deleted", ent, snapshot, snapshot))
 
     def _insert_batch(self, ent: Entity, batch: list[tuple[int, Mapping[str, Any]]],
                       actor: str | None, result: BulkResult, user: User | None,
@@ -646,6 +666,8 @@ class RecordService:
                                    for row, (_, clean, _) in zip(rows, good, strict=True)])
                 result.inserted += len(rows)
                 result.ids += [row["id"] for row in rows]
+                for row in rows if ent.automations else ():
+                    self._fire(conn, Event("created", ent, to_record(ent, row), None, user))
         for index, errors in problems.items():
             result.errors[index] = ValidationError(errors).errors
 
@@ -690,11 +712,9 @@ class RecordService:
 def to_record(ent: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON shape of a stored row: ``id``, the fields, then the system keys."""
     record: dict[str, Any] = {"id": row["id"]}
-    for f in ent.fields.values():
-        if f.type.computed:
-            record[f.name] = _jsonable(row.get(f.name))
-        else:
-            record[f.name] = f.from_db(row.get(f.name))
+    for name, read in ent.readers:
+        value = row.get(name)
+        record[name] = value if value is None or read is None else read(value)
     record["version"] = row["version"]
     if "state" in row:
         record["state"] = row["state"]

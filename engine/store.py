@@ -1,5 +1,6 @@
 """The engine's own tables: drafts, published versions, publishes, audit trail, archive,
-and the accounts (users, roles, teams, API tokens, login throttling, record shares).
+the accounts (users, roles, teams, API tokens, login throttling, record shares), and
+the automations' runs, timers, notifications and outbox.
 
 Entity tables are generated (see :mod:`blockscrm.engine.entities`); these are fixed, so
 they are plain declarative classes.
@@ -199,7 +200,93 @@ class Share(Base):
     access: Mapped[str] = mapped_column(sa.String(10))  # "read" or "edit"
 
 
+class Run(Base):
+    """One firing of an automation on one record: why it fired, what it did, how it ended.
+
+    ``status``: queued, running, done, failed, skipped (its condition no longer held
+    when a timer fired) or cut (a cycle or the depth limit stopped it). ``chain`` holds
+    the ``[automation, record]`` pairs that led here, so a job knows its lineage.
+    """
+
+    __tablename__ = "blocks_runs"
+    __table_args__ = (sa.Index("ix_blocks_runs_record", "entity", "record_id", "id"),
+                      sa.Index("ix_blocks_runs_status", "status", "id"))
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    automation: Mapped[str] = mapped_column(sa.String(63))
+    entity: Mapped[str] = mapped_column(sa.String(63))
+    record_id: Mapped[str | None] = mapped_column(sa.String(32))
+    trigger: Mapped[str] = mapped_column(sa.String(20))
+    mode: Mapped[str] = mapped_column(sa.String(10))
+    status: Mapped[str] = mapped_column(sa.String(10))
+    why: Mapped[str | None] = mapped_column(sa.Text)
+    event: Mapped[Any] = mapped_column(AuditJSON, nullable=True)
+    chain: Mapped[Any] = mapped_column(AuditJSON, nullable=True)
+    actor: Mapped[str | None] = mapped_column(sa.String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    steps: Mapped[Any] = mapped_column(AuditJSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column()
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+    duration_ms: Mapped[float | None] = mapped_column()
+
+
+class Timer(Base):
+    """A time-based trigger waiting in the database, so no restart loses it: a relative
+    trigger per record (``record_id``), or a schedule's next firing (no record)."""
+
+    __tablename__ = "blocks_timers"
+    __table_args__ = (sa.Index("ix_blocks_timers_due", "fired", "due_at"),
+                      sa.UniqueConstraint("automation", "record_id",
+                                          name="uq_blocks_timers_automation_record"))
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    automation: Mapped[str] = mapped_column(sa.String(63))
+    record_id: Mapped[str] = mapped_column(sa.String(32), default="")
+    due_at: Mapped[dt.datetime] = mapped_column()
+    fired: Mapped[bool] = mapped_column(default=False)
+
+
+class Notification(Base):
+    """An in-app message for one user, with a read flag."""
+
+    __tablename__ = "blocks_notifications"
+    __table_args__ = (sa.Index("ix_blocks_notifications_user", "user_id", "read", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(sa.String(32))
+    title: Mapped[str] = mapped_column(sa.String(500))
+    body: Mapped[str | None] = mapped_column(sa.Text)
+    entity: Mapped[str | None] = mapped_column(sa.String(63))
+    record_id: Mapped[str | None] = mapped_column(sa.String(32))
+    read: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """An email: sent through the workspace's SMTP settings, or kept here when it has
+    none (the demo), for the screens to show."""
+
+    __tablename__ = "blocks_outbox"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    to: Mapped[Any] = mapped_column(JSONType)
+    subject: Mapped[str] = mapped_column(sa.String(998))
+    body: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(10))  # kept or sent
+    entity: Mapped[str | None] = mapped_column(sa.String(63))
+    record_id: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 audit_table: sa.Table = AuditEntry.__table__  # type: ignore[assignment]
+run_table: sa.Table = Run.__table__  # type: ignore[assignment]
+timer_table: sa.Table = Timer.__table__  # type: ignore[assignment]
 share_table: sa.Table = Share.__table__  # type: ignore[assignment]
 member_table: sa.Table = TeamMember.__table__  # type: ignore[assignment]
 archive_table: sa.Table = ArchivedValue.__table__  # type: ignore[assignment]

@@ -12,8 +12,9 @@ import os
 import secrets
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,16 +23,26 @@ import sqlalchemy as sa
 
 from .access import role_errors
 from .accounts import User
+from .actions import Action
+from .automations import compile_automation
 from .entities import Entity, Field, compile_entity
 from .errors import DefinitionError, NotFound
 from .fieldtypes import FieldType
-from .plugins import collect_field_types, collect_rule_functions, create_plugin_manager
+from .plugins import (
+    collect_actions,
+    collect_field_types,
+    collect_rule_functions,
+    create_plugin_manager,
+)
 from .rules import RuleFunction, bind_rules
 from .store import Base, DefinitionVersion, Publish, Setting
 from .workflows import compile_workflow
 
 DEFAULT_URL = "sqlite:///blocks.db"
 _WRITE = "blocks_write"
+_AFTER_COMMIT = "blocks_after_commit"
+#: The published metadata's version, asked once per transaction (built once).
+_VERSION = sa.select(sa.func.max(Publish.id))
 
 
 @dataclass
@@ -97,9 +108,11 @@ class Workspace:
     """
 
     def __init__(self, url: str | None = None, *, pm: pluggy.PluginManager | None = None,
-                 secret: str | None = None) -> None:
+                 secret: str | None = None, redis_url: str | None = None) -> None:
         from .access import Access
         from .accounts import AccountService
+        from .automations import AutomationService
+        from .jobs import make_jobs
         from .metadata import MetadataService
         from .records import RecordService
 
@@ -110,16 +123,23 @@ class Workspace:
         self.pm = pm or create_plugin_manager()
         self.field_types: dict[str, FieldType] = collect_field_types(self.pm.hook)
         self.rule_functions: dict[str, RuleFunction] = collect_rule_functions(self.pm.hook)
+        self.actions: dict[str, Action] = collect_actions(self.pm.hook)
         self._secret = secret or os.environ.get("BLOCKS_SECRET_KEY")
         self._catalog: Catalog | None = None
         self._by_connection: weakref.WeakKeyDictionary[sa.Connection, Catalog] = (
             weakref.WeakKeyDictionary())
         self._lock = threading.Lock()
+        #: The write transaction open in this context (thread, task), for joining it.
+        self._open: ContextVar[sa.Connection | None] = ContextVar(f"blocks_tx_{id(self)}",
+                                                                  default=None)
         Base.metadata.create_all(self.engine)
         self.metadata = MetadataService(self)
         self.records = RecordService(self)
         self.accounts = AccountService(self)
         self.access = Access(self)
+        self.automations = AutomationService(self)
+        #: Where asynchronous rules' runs go: RQ on Redis (``REDIS_URL``), else inline.
+        self.jobs = make_jobs(self, redis_url or os.environ.get("REDIS_URL"))
 
     @property
     def dialect(self) -> str:
@@ -154,15 +174,46 @@ class Workspace:
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """A write transaction: everything in it lands together or not at all."""
+        """A write transaction: everything in it lands together or not at all.
+
+        One opened while another is open in the same context joins it, so what an
+        automation's action writes during a save (say, ``records.update``) lands or fails
+        with that save. Work registered with :meth:`after_commit` runs once the outermost
+        transaction has committed, never before.
+        """
+        joined = self._open.get()
+        if joined is not None:
+            yield joined
+            return
         with self.engine.connect() as conn:
             conn = conn.execution_options(**{_WRITE: True})
-            with conn.begin():
-                yield conn
+            token = self._open.set(conn)
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                self._open.reset(token)
+                pending = conn.info.pop(_AFTER_COMMIT, [])
+        for work in pending:  # reached only when the block committed
+            work()
+
+    def after_commit(self, work: Callable[[], Any]) -> None:
+        """Run ``work`` once the transaction open now commits (at once when none is);
+        a transaction that rolls back drops it."""
+        conn = self._open.get()
+        if conn is None:
+            work()
+        else:
+            conn.info.setdefault(_AFTER_COMMIT, []).append(work)
 
     @contextmanager
     def reading(self) -> Iterator[sa.Connection]:
-        """A read-only connection with one consistent snapshot."""
+        """A read-only connection with one consistent snapshot (inside a write
+        transaction, that transaction, so a read sees what it wrote)."""
+        joined = self._open.get()
+        if joined is not None:
+            yield joined
+            return
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
@@ -181,7 +232,7 @@ class Workspace:
         return catalog
 
     def _current_catalog(self, conn: sa.Connection) -> Catalog:
-        current = conn.execute(sa.select(sa.func.max(Publish.id))).scalar() or 0
+        current = conn.execute(_VERSION).scalar() or 0
         cached = self._catalog
         if cached is not None and cached.version == current:
             return cached
@@ -239,6 +290,18 @@ class Workspace:
             workflow, problems = compile_workflow(doc, entity, roles)
             errors += [(f"/workflow/{name}{where}", message) for where, message in problems]
             entity.workflow = workflow
+        for (kind, name), doc in sorted(documents.items()):
+            if kind != "automation" or errors:
+                continue
+            entity = entities.get(doc["entity"])
+            if entity is None:
+                errors.append((f"/automation/{name}/entity",
+                               f"no entity named {doc['entity']!r}"))
+                continue
+            rule, problems = compile_automation(doc, entity, catalog, self.actions)
+            errors += [(f"/automation/{name}{where}", message) for where, message in problems]
+            if rule is not None:
+                entity.automations.append(rule)
         if errors:
             raise DefinitionError(errors)
         return catalog

@@ -20,7 +20,8 @@ def init_app(app: Flask) -> Workspace:
     Cursors are signed with ``SECRET_KEY`` when one is configured, else with the key
     the workspace keeps in its database (which every process on it shares).
     """
-    workspace = Workspace(app.config.get("DATABASE_URL"), secret=app.config.get("SECRET_KEY"))
+    workspace = Workspace(app.config.get("DATABASE_URL"), secret=app.config.get("SECRET_KEY"),
+                          redis_url=app.config.get("REDIS_URL"))
     app.extensions[KEY] = workspace
     return workspace
 

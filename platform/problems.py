@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from blockscrm.engine import (
+    ActionFailed,
     AuthenticationFailed,
     BlocksError,
     Conflict,
@@ -32,6 +33,7 @@ MEDIA_TYPE = "application/problem+json"
 
 #: One status per engine error; the most specific class a raised error is wins.
 STATUSES: dict[type[BlocksError], int] = {
+    ActionFailed: 422,
     QueryError: 400,
     AuthenticationFailed: 401,
     PermissionDenied: 403,

@@ -18,6 +18,9 @@ from blockscrm.engine import Workspace
 
 POSTGRES_URL = os.environ.get("BLOCKS_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BLOCKS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Workspaces in tests run their jobs inline unless a test asks for Redis (test_jobs.py).
+os.environ.pop("REDIS_URL", None)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 DATABASES = ["sqlite", "postgresql"]
 

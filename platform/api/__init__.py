@@ -1,10 +1,12 @@
-"""The REST API v1, under ``/api/v1``: metadata, records and the OpenAPI document.
+"""The REST API v1, under ``/api/v1``: metadata, records, automation runs and the OpenAPI
+document.
 
 ``bp`` gathers one Flask blueprint per concern; the app registers it once.
 """
 
 from flask import Blueprint
 
+from .automations import automations_bp
 from .meta import meta_bp
 from .openapi import openapi_bp
 from .records import records_bp
@@ -13,5 +15,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.register_blueprint(meta_bp)
 bp.register_blueprint(records_bp)
 bp.register_blueprint(openapi_bp)
+bp.register_blueprint(automations_bp)
 
 __all__ = ["bp"]

@@ -170,8 +170,10 @@ def entity_paths(entity: Entity) -> dict[str, Schema]:
                     "responses": {"200": _json(
                         {"type": "object", "required": ["items"],
                          "properties": {"items": {"type": "array",
-                                                  "items": _ref("HistoryEntry")}}},
-                        "Every change, oldest first."), **_errors(403, 404)}},
+                                                  "items": _ref("HistoryEntry")},
+                                        "runs": {"type": "array", "items": _ref("Run")}}},
+                        "Every change, oldest first; the rules that fired, newest first."),
+                        **_errors(403, 404)}},
         },
     }
     if entity.workflow is not None:
@@ -308,6 +310,18 @@ def components() -> Schema:
                                                     "items": {"type": "object"}},
                                     "destructive": {"type": "boolean"},
                                     "ready": {"type": "boolean"}}},
+            "Run": {"type": "object", "required": ["id", "automation", "status"],
+                    "properties": {"id": {"type": "integer"}, "automation": text,
+                                   "entity": text, "record_id": {"type": ["string", "null"]},
+                                   "trigger": text, "mode": text, "status": text,
+                                   "why": {"type": ["string", "null"]},
+                                   "attempts": {"type": "integer"},
+                                   "steps": {"type": "array"},
+                                   "error": {"type": ["string", "null"]},
+                                   "created_at": {"type": ["string", "null"]},
+                                   "started_at": {"type": ["string", "null"]},
+                                   "finished_at": {"type": ["string", "null"]},
+                                   "duration_ms": {"type": ["number", "null"]}}},
             "HistoryEntry": {"type": "object",
                              "required": ["action", "at", "version", "changes"],
                              "properties": {"action": {"enum": ["create", "update", "delete",
@@ -385,9 +399,49 @@ def auth_paths() -> dict[str, Schema]:
     }
 
 
+def automation_paths() -> dict[str, Schema]:
+    """The run log, re-running a failed run, and dry runs (admins only)."""
+    tags = ["automations"]
+    run = _ref("Run")
+    run_id = {"name": "run_id", "in": "path", "required": True,
+              "schema": {"type": "integer", "minimum": 1}}
+    listing = {"type": "object", "required": ["items"],
+               "properties": {"items": {"type": "array", "items": run}}}
+    return {
+        f"{PREFIX}/runs": {"get": {
+            "operationId": "runs.list", "tags": tags,
+            "summary": "Runs of an entity's rules, newest first",
+            "parameters": [{"name": "entity", "in": "query", "required": True,
+                            "schema": {"type": "string"}},
+                           {"name": "status", "in": "query", "required": False,
+                            "schema": {"enum": ["queued", "running", "done", "failed",
+                                                "skipped", "cut"]}},
+                           {"$ref": "#/components/parameters/limit"}],
+            "responses": {"200": _json(listing, "The runs."), **_errors(400, 403)}}},
+        f"{PREFIX}/runs/{{run_id}}": {"get": {
+            "operationId": "runs.get", "tags": tags, "parameters": [run_id],
+            "summary": "One run", "responses": {"200": _json(run, "The run."),
+                                                **_errors(403, 404)}}},
+        f"{PREFIX}/runs/{{run_id}}/rerun": {"post": {
+            "operationId": "runs.rerun", "tags": tags, "parameters": [run_id],
+            "summary": "Queue a failed run again",
+            "responses": {"200": _json(run, "The run, queued again."), **_errors(403, 404)}}},
+        f"{PREFIX}/automations/{{name}}/dry-run": {"get": {
+            "operationId": "automations.dry_run", "tags": tags,
+            "parameters": [{"name": "name", "in": "path", "required": True,
+                            "schema": {"type": "string"}},
+                           {"$ref": "#/components/parameters/limit"}],
+            "summary": "What a rule would do to the records its condition selects now",
+            "responses": {"200": _json({"type": "object",
+                                        "required": ["automation", "matches", "items"]},
+                                       "The records and the actions, nothing written."),
+                          **_errors(400, 403, 404)}}},
+    }
+
+
 def build_document(catalog: Catalog) -> Schema:
     """The whole document for one published catalog."""
-    paths = {**auth_paths(), **meta_paths()}
+    paths = {**auth_paths(), **meta_paths(), **automation_paths()}
     schemas: dict[str, Schema] = {}
     for name in sorted(catalog.entities):
         entity = catalog.entities[name]
@@ -401,8 +455,9 @@ def build_document(catalog: Catalog) -> Schema:
                  "description": "REST API v1, generated from the published metadata "
                                 f"(version {catalog.version}). Errors are {PROBLEM}."},
         "security": [{"bearer": []}],
-        "tags": [{"name": "auth"}, {"name": "metadata"}, *({"name": n, "description": str(
-            catalog.entities[n].label.get("en", n))} for n in sorted(catalog.entities))],
+        "tags": [{"name": "auth"}, {"name": "metadata"}, {"name": "automations"},
+                 *({"name": n, "description": str(catalog.entities[n].label.get("en", n))}
+                   for n in sorted(catalog.entities))],
         "paths": paths,
         "components": parts,
     }

@@ -84,11 +84,13 @@ def delete_record(entity: str, record_id: str) -> Response:
 
 @records_bp.get("/<entity>/<record_id>/history")
 def record_history(entity: str, record_id: str) -> Response:
-    """The record's audit trail, oldest first; a deleted record keeps its trail."""
-    entries = current_workspace().records.history(entity, record_id, user=current_user())
+    """The record's audit trail, oldest first (a deleted record keeps its trail), and the
+    automation runs that fired on it, newest first: which rules, why, what they did."""
+    ws = current_workspace()
+    entries = ws.records.history(entity, record_id, user=current_user())
     if not entries:
         raise NotFound(f"no {entity} record with id {record_id!r}")
-    return jsonify({"items": entries})
+    return jsonify({"items": entries, "runs": ws.automations.runs(entity, record_id)})
 
 
 @records_bp.get("/<entity>/<record_id>/transitions")

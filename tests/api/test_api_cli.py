@@ -49,3 +49,22 @@ def test_the_worker_needs_redis_and_runs_with_it(run: CliRunner,
     monkeypatch.setenv("REDIS_URL", REDIS_URL)
     burst = run.invoke(main, ["worker", "--burst", "--queue", "blocks-test"])
     assert burst.exit_code == 0, burst.output
+
+
+def test_jobs_and_dry_runs_from_the_command_line(run: CliRunner, workspace: Workspace) -> None:
+    workspace.metadata.create({"kind": "entity", "name": "ticket", "label": {"en": "T"},
+                               "properties": {"amount": {"type": "number"}}})
+    workspace.metadata.create({"kind": "automation", "name": "hook", "label": {"en": "H"},
+                               "entity": "ticket", "trigger": {"on": "created"},
+                               "condition": "amount > 1", "mode": "async",
+                               "actions": [{"type": "webhook", "url": "http://127.0.0.1:9/x",
+                                            "timeout": 1}]})
+    workspace.metadata.publish()
+    workspace.records.create("ticket", {"amount": 5})
+    listed = run.invoke(main, ["jobs", "list", "ticket", "--status", "queued"])
+    assert listed.exit_code == 0 and "hook" in listed.output and "webhook" in listed.output
+    run_id = int(listed.output.split()[0])
+    refused = run.invoke(main, ["jobs", "rerun", str(run_id)])
+    assert refused.exit_code == 1 and f"no failed run {run_id}" in refused.output
+    preview = run.invoke(main, ["dry-run", "hook"])
+    assert preview.exit_code == 0 and "1 records" in preview.output

@@ -1,0 +1,66 @@
+"""Automations over HTTP: the runs in a record's history, the run log, re-running a
+failed run, dry runs; a sync rule's failure is the save's 422."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from .conftest import assert_problem
+
+TICKET = {"kind": "entity", "name": "ticket", "label": {"en": "Ticket"},
+          "properties": {"subject": {"type": "string"}, "amount": {"type": "number"},
+                         "score": {"type": "integer"}}}
+FLAG = {"kind": "automation", "name": "flag", "label": {"en": "Flag"}, "entity": "ticket",
+        "trigger": {"on": "created"}, "condition": "amount > 10", "mode": "sync",
+        "actions": [{"type": "set_fields", "values": {"score": {"formula": "amount * 2"}}}]}
+HOOK = {"kind": "automation", "name": "hook", "label": {"en": "Hook"}, "entity": "ticket",
+        "trigger": {"on": "updated", "fields": ["subject"]}, "mode": "async",
+        "actions": [{"type": "webhook", "url": "http://127.0.0.1:9/down", "timeout": 1}]}
+
+
+@pytest.fixture
+def rules(client: FlaskClient) -> FlaskClient:
+    for kind, document in (("entity", TICKET), ("automation", FLAG), ("automation", HOOK)):
+        assert client.post(f"/api/v1/meta/{kind}", json=document).status_code == 201
+    assert client.post("/api/v1/meta/publish", json={}).status_code == 200
+    return client
+
+
+def test_runs_show_in_the_history_and_the_log(rules: FlaskClient) -> None:
+    ticket = rules.post("/api/v1/records/ticket", json={"subject": "a", "amount": 21})
+    assert ticket.status_code == 201 and ticket.get_json()["score"] == 42
+    record_id = ticket.get_json()["id"]
+    history = rules.get(f"/api/v1/records/ticket/{record_id}/history").get_json()
+    assert [(r["automation"], r["status"], r["why"]) for r in history["runs"]] == [
+        ("flag", "done", "on created, when amount > 10")]
+    failing = rules.patch(f"/api/v1/records/ticket/{record_id}", json={"subject": "b"})
+    assert failing.status_code == 200  # the save stands; its async rule failed apart
+    [run] = rules.get("/api/v1/runs?entity=ticket&status=queued").get_json()["items"]
+    assert run["automation"] == "hook" and "webhook" in run["error"]
+    assert_problem(rules.post(f"/api/v1/runs/{run['id']}/rerun"), 404)  # not failed yet
+    assert_problem(rules.get("/api/v1/runs?entity=ticket&status=odd"), 400)
+    assert_problem(rules.get("/api/v1/runs"), 400)
+
+
+def test_a_dry_run_over_http(rules: FlaskClient) -> None:
+    for amount in (5, 50, 500):
+        rules.post("/api/v1/records/ticket", json={"subject": "t", "amount": amount})
+    preview = rules.get("/api/v1/automations/flag/dry-run").get_json()
+    assert preview["matches"] == 2
+    assert_problem(rules.get("/api/v1/automations/nope/dry-run"), 404)
+
+
+def test_a_failing_sync_rule_is_the_saves_422(rules: FlaskClient) -> None:
+    broken = rules.post("/api/v1/records/ticket", json={"subject": "x", "amount": 10.25})
+    problem = assert_problem(broken, 422)  # score would be 20.5, not an integer
+    assert "rule 'flag'" in problem["detail"]
+    assert rules.get("/api/v1/records/ticket?count=true").get_json()["count"] == 0
+
+
+def test_runs_are_for_admins(app: Flask, rules: FlaskClient) -> None:
+    ws = app.extensions["blocks"]
+    token = ws.accounts.issue_token(ws.accounts.create_user("plain"))
+    assert_problem(app.test_client().get("/api/v1/runs?entity=ticket",
+                                         headers={"Authorization": f"Bearer {token}"}), 403)
