@@ -322,7 +322,7 @@ def check_action(params: Mapping[str, Any], registry: Mapping[str, Action], enti
     if action is None:
         return [("/type", f"unknown action {params.get('type')!r}; use one of "
                           f"{', '.join(sorted(registry))}")]
-    errors = [("/" + "/".join(str(p) for p in e.absolute_path), e.message)
+    errors = [("".join(f"/{p}" for p in e.absolute_path), e.message)
               for e in Draft202012Validator(action.schema).iter_errors(params)]
     if not errors and action.check is not None:
         errors += list(action.check(params, entity, catalog))

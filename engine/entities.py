@@ -158,6 +158,15 @@ class Entity:
         return sa.select(self.table).where(self.table.c.id == sa.bindparam("id"))
 
     @cached_property
+    def id_exists(self) -> sa.Select[Any]:
+        """``SELECT id`` of one row by ``:id``: whether a reference points at a record."""
+        return sa.select(self.table.c.id).where(self.table.c.id == sa.bindparam("id"))
+
+    @cached_property
+    def insert(self) -> sa.Insert:
+        return self.table.insert()
+
+    @cached_property
     def by_id_for_update(self) -> sa.Select[Any]:
         return self.by_id.with_for_update()
 

@@ -54,20 +54,10 @@ class RQJobs:
 
         from .automations import BACKOFF, MAX_ATTEMPTS
 
-        self.queue.enqueue(run_job, self.ws.url, run_id, job_id=f"blocks-run-{run_id}-"
-                           f"{self._attempt(run_id)}", retry=Retry(max=MAX_ATTEMPTS - 1,
-                                                                    interval=list(BACKOFF)),
-                           result_ttl=3600, failure_ttl=7 * 24 * 3600)
-
-    def _attempt(self, run_id: int) -> int:
-        """Part of the job id: a run queued again (re-run, lease expired) is a new job."""
-        import sqlalchemy as sa
-
-        from .store import run_table
-
-        with self.ws.reading() as conn:
-            return int(conn.scalar(sa.select(run_table.c.attempts)
-                                   .where(run_table.c.id == run_id)) or 0)
+        self.queue.enqueue(run_job, self.ws.url, run_id,
+                           retry=Retry(max=MAX_ATTEMPTS - 1, interval=list(BACKOFF)),
+                           result_ttl=3600, failure_ttl=7 * 24 * 3600,
+                           description=f"blocks run {run_id}")
 
 
 _workspaces: dict[str, Workspace] = {}

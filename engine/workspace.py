@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from .access import role_errors
 from .accounts import User
 from .actions import Action
-from .automations import compile_automation
+from .automations import compile_automation, transition_rules
 from .entities import Entity, Field, compile_entity
 from .errors import DefinitionError, NotFound
 from .fieldtypes import FieldType
@@ -302,6 +302,12 @@ class Workspace:
             errors += [(f"/automation/{name}{where}", message) for where, message in problems]
             if rule is not None:
                 entity.automations.append(rule)
+        for name, doc in workflows.items():
+            entity = entities.get(doc["entity"])
+            if entity is not None and entity.workflow is not None and not errors:
+                rules, problems = transition_rules(doc, entity, catalog, self.actions)
+                errors += [(f"/workflow/{name}{where}", m) for where, m in problems]
+                entity.automations += rules
         if errors:
             raise DefinitionError(errors)
         return catalog

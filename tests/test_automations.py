@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from blockscrm.engine import ActionFailed, DefinitionError, QueryError, Workspace
+from blockscrm.engine import ActionFailed, DefinitionError, QueryError, Workspace, hookimpl
+from blockscrm.engine.actions import Action
 from blockscrm.engine.automations import MAX_ATTEMPTS, MAX_DEPTH
+from blockscrm.engine.plugins import create_plugin_manager
 from blockscrm.engine.store import utcnow
 
 TICKET = {"kind": "entity", "name": "ticket", "label": {"en": "Ticket"},
@@ -288,3 +290,32 @@ def test_a_bad_rule_is_refused_with_a_pointer(desk: Workspace, change: dict[str,
     with pytest.raises(DefinitionError) as caught:
         desk.metadata.publish()
     assert pointer in caught.value.errors, caught.value.errors
+
+
+def test_a_plugin_adds_an_action(tmp_path: Any) -> None:
+    """The built-in actions come through the same hook a plugin's does."""
+    seen: list[tuple[str, str]] = []
+
+    class Plugin:
+        @hookimpl
+        def blocks_actions(self) -> list[Action]:
+            schema = {"type": "object", "required": ["type", "tag"],
+                      "properties": {"type": {"type": "string"}, "tag": {"type": "string"}},
+                      "additionalProperties": False}
+            return [Action("stamp", schema,
+                           lambda ctx, params: seen.append((ctx.record["id"], params["tag"])))]
+
+    pm = create_plugin_manager(load_entry_points=False)
+    pm.register(Plugin(), name="stamper")
+    ws = Workspace(f"sqlite:///{tmp_path / 'p.db'}", pm=pm)
+    try:
+        publish(ws, TICKET, rule("stamp_it", {"on": "created"},
+                                 [{"type": "stamp", "tag": "seen"}]))
+        ticket = ws.records.create("ticket", {"subject": "x"})
+        assert seen == [(ticket["id"], "seen")]
+        ws.metadata.create(rule("bad_stamp", {"on": "created"}, [{"type": "stamp"}]))
+        with pytest.raises(DefinitionError) as caught:
+            ws.metadata.publish()
+        assert "/automation/bad_stamp/actions/0" in caught.value.errors
+    finally:
+        ws.close()

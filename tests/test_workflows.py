@@ -186,3 +186,24 @@ def test_one_workflow_per_entity(pipeline: Workspace) -> None:
     assert "/workflow/second/entity" in caught.value.errors
     with pytest.raises(DefinitionError):
         pipeline.metadata.create({**PIPELINE, "name": "odd", "states": []})
+
+
+def test_a_transition_runs_its_actions_with_the_move(sales: Workspace) -> None:
+    stamped = copy.deepcopy(PIPELINE)
+    stamped["transitions"][0]["actions"] = [
+        {"type": "set_fields", "values": {"probability": 50}},
+        {"type": "notify", "user": "owner", "title": "{{ record.title }} is qualified"}]
+    stamped["transitions"][2]["actions"] = [{"type": "set_fields", "values": {"nope": 1}}]
+    sales.metadata.create(CLOSER)
+    sales.metadata.create(stamped)
+    with pytest.raises(DefinitionError) as caught:
+        sales.metadata.publish()
+    assert "/workflow/pipeline/transitions/2/actions/0/values/nope" in caught.value.errors
+    del stamped["transitions"][2]["actions"]
+    sales.metadata.replace("workflow", "pipeline", stamped)
+    sales.metadata.publish()
+    deal = sales.records.create("deal", {"title": "Acme"})
+    moved = sales.records.transition("deal", deal["id"], "qualify")
+    assert (moved["state"], moved["probability"]) == ("qualified", 50)
+    [run] = sales.automations.runs("deal", deal["id"])
+    assert run["automation"] == "pipeline.qualify" and run["status"] == "done"
