@@ -23,7 +23,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from .errors import AuthenticationFailed, Conflict, NotFound, TooManyAttempts, ValidationError
 from .fieldtypes import text_problem
-from .store import ApiToken, LoginThrottle, Team, TeamMember, UserRole, UserRow, utcnow
+from .store import (
+    ApiToken,
+    LoginThrottle,
+    Notification,
+    Team,
+    TeamMember,
+    UserRole,
+    UserRow,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -253,6 +262,33 @@ class AccountService:
             conn.execute(sa.update(ApiToken).where(ApiToken.digest == _digest(token),
                                                    ApiToken.revoked_at.is_(None))
                          .values(revoked_at=utcnow()))
+
+    # --- notifications ---------------------------------------------------------------------
+
+    def notifications(self, user: User, *, unread: bool = False, limit: int = 50
+                      ) -> dict[str, Any]:
+        """The user's newest notifications, and how many are unread."""
+        mine = Notification.user_id == user.id
+        query = sa.select(Notification).where(mine)
+        if unread:
+            query = query.where(Notification.read.is_(False))
+        with self.ws.reading() as conn:
+            rows = conn.execute(query.order_by(Notification.id.desc()).limit(limit)).mappings()
+            items = [{"id": r["id"], "title": r["title"], "body": r["body"],
+                      "entity": r["entity"], "record_id": r["record_id"], "read": r["read"],
+                      "created_at": r["created_at"].isoformat() + "Z"} for r in rows]
+            count = conn.scalar(sa.select(sa.func.count()).select_from(Notification)
+                                .where(mine, Notification.read.is_(False)))
+        return {"items": items, "unread": int(count or 0)}
+
+    def mark_read(self, user: User, ids: Iterable[int] | None = None) -> int:
+        """Mark the user's notifications read (these ``ids``, else all); how many changed."""
+        where = [Notification.user_id == user.id, Notification.read.is_(False)]
+        if ids is not None:
+            where.append(Notification.id.in_(list(ids)))
+        with self.ws.transaction() as conn:
+            return int(conn.execute(sa.update(Notification).where(*where)
+                                    .values(read=True)).rowcount)
 
     # --- internals ------------------------------------------------------------------------
 

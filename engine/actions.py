@@ -25,6 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import ActionFailed
 from .rules import Env, RuleError, RuleSyntaxError, parse_rule
+from .rules.types import BOOLEAN
 from .store import Notification, OutboxMessage, Setting, UserRole, UserRow, member_table
 
 if TYPE_CHECKING:
@@ -168,7 +169,28 @@ def _candidates(ctx: ActionContext, params: Mapping[str, Any]) -> list[str]:
         return list(conn.scalars(query))
 
 
+def _by_rule(ctx: ActionContext, params: Mapping[str, Any]) -> str | None:
+    """The user of the first rule whose condition holds on the record, else ``otherwise``."""
+    env = Env(user={"id": ctx.actor}, previous=ctx.previous)
+    for entry in params["rules"]:
+        if ctx.entity.rules.compile_python(parse_rule(entry["when"]))(ctx.record, env) is True:
+            username = entry["user"]
+            break
+    else:
+        username = params.get("otherwise")
+    if username is None:
+        return None
+    with ctx.ws.reading() as conn:
+        return ctx.ws.accounts.user_id(conn, username)
+
+
 def _assign_owner(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
+    if params.get("strategy") == "rule":
+        chosen = _by_rule(ctx, params)
+        if chosen is not None:
+            ctx.ws.records.update(ctx.entity.name, ctx.record["id"], {"owner_id": chosen},
+                                  actor=ctx.actor)
+        return {"owner_id": chosen, "strategy": "rule"}
     people = _candidates(ctx, params)
     if not people:
         raise ActionFailed(f"no active user in {params.get('team') or params.get('role')!r}")
@@ -195,6 +217,17 @@ def _assign_owner(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
     ctx.ws.records.update(ctx.entity.name, ctx.record["id"], {"owner_id": chosen},
                           actor=ctx.actor)
     return {"owner_id": chosen, "strategy": strategy}
+
+
+def _assign_owner_check(params: Mapping[str, Any], entity: Entity, catalog: Catalog
+                        ) -> Iterable[tuple[str, str]]:
+    for i, entry in enumerate(params.get("rules", [])):
+        try:
+            entity.rules.checker().check(parse_rule(entry["when"]), BOOLEAN)
+        except RuleSyntaxError as exc:
+            yield f"/rules/{i}/when", str(exc)
+        except RuleError as exc:
+            yield f"/rules/{i}/when", f"{exc.path or '/'}: {exc.message}"
 
 
 # --- notify --------------------------------------------------------------------------------
@@ -295,10 +328,18 @@ def builtin_actions() -> list[Action]:
                                                     "additionalProperties": VALUE}},
                                         ["entity"]),
                _create_record, _create_record_check, label={"en": "Create a related record"}),
-        Action("assign_owner", {**_object({"strategy": {"enum": ["round_robin", "least_open"]},
-                                           "team": text, "role": text}, []),
-                                "oneOf": [{"required": ["team"]}, {"required": ["role"]}]},
-               _assign_owner, label={"en": "Assign an owner"}),
+        Action("assign_owner", {
+            **_object({"strategy": {"enum": ["round_robin", "least_open", "rule"]},
+                       "team": text, "role": text, "otherwise": text,
+                       "rules": {"type": "array", "minItems": 1, "items": {
+                           "type": "object", "required": ["when", "user"],
+                           "additionalProperties": False,
+                           "properties": {"when": {"type": ["string", "object", "boolean"]},
+                                          "user": text}}}}, []),
+            "if": {"required": ["strategy"], "properties": {"strategy": {"const": "rule"}}},
+            "then": {"required": ["rules"]},
+            "else": {"oneOf": [{"required": ["team"]}, {"required": ["role"]}]}},
+            _assign_owner, _assign_owner_check, label={"en": "Assign an owner"}),
         Action("notify", _object({"user": who, "title": text, "body": {"type": "string"}},
                                  ["title"]), _notify, label={"en": "Notify a user"}),
         Action("send_email", _object({"to": {"type": "array", "minItems": 1, "items": text},

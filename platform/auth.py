@@ -24,7 +24,14 @@ from flask import (
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.wrappers import Response
 
-from blockscrm.engine import AuthenticationFailed, NotFound, TooManyAttempts, User, Workspace
+from blockscrm.engine import (
+    AuthenticationFailed,
+    NotFound,
+    TooManyAttempts,
+    User,
+    ValidationError,
+    Workspace,
+)
 
 from .extension import current_workspace
 
@@ -112,6 +119,29 @@ def me() -> dict[str, Any]:
     user = current_user()
     assert user is not None  # _identify refused the anonymous
     return _public(user)
+
+
+@bp.get("/api/v1/notifications")
+def notifications() -> dict[str, Any]:
+    """The caller's newest notifications (``unread=true``: only those) and the unread count."""
+    user = current_user()
+    assert user is not None
+    unread = request.args.get("unread", "").lower() in ("1", "true", "yes")
+    return current_workspace().accounts.notifications(user, unread=unread)
+
+
+@bp.post("/api/v1/notifications/read")
+def read_notifications() -> dict[str, Any]:
+    """Mark notifications read: ``{"ids": [1, 2]}``, or every one with no body."""
+    user = current_user()
+    assert user is not None
+    body = request.get_json(silent=True)
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if ids is not None and (not isinstance(ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in ids)):
+        raise ValidationError([("ids", "must be a list of notification ids")])
+    changed = current_workspace().accounts.mark_read(user, ids)
+    return {"marked": changed}
 
 
 def _public(user: User) -> dict[str, Any]:

@@ -319,3 +319,25 @@ def test_a_plugin_adds_an_action(tmp_path: Any) -> None:
         assert "/automation/bad_stamp/actions/0" in caught.value.errors
     finally:
         ws.close()
+
+
+def test_assigning_owners_by_rule_and_by_fewest_open(desk: Workspace) -> None:
+    big = desk.accounts.create_user("big", roles=["admin"]).id
+    small = desk.accounts.create_user("small", roles=["admin"]).id
+    publish(desk, rule("route", {"on": "created"},
+                       [{"type": "assign_owner", "strategy": "rule",
+                         "rules": [{"when": "amount >= 1000", "user": "big"}],
+                         "otherwise": "small"}]))
+    owners = [desk.records.create("ticket", {"subject": "x", "amount": a})["owner_id"]
+              for a in (5000, 10)]
+    assert owners == [big, small]
+    desk.metadata.delete("automation", "route")
+    publish(desk, rule("balance", {"on": "created"},
+                       [{"type": "assign_owner", "strategy": "least_open", "role": "admin"}]))
+    assert desk.records.create("ticket", {"subject": "y"})["owner_id"] == big  # a tie: first
+    desk.metadata.create(rule("odd", {"on": "created"},
+                              [{"type": "assign_owner", "strategy": "rule",
+                                "rules": [{"when": "amount > 'x'", "user": "big"}]}]))
+    with pytest.raises(DefinitionError) as caught:
+        desk.metadata.publish()
+    assert "/automation/odd/actions/0/rules/0/when" in caught.value.errors

@@ -391,6 +391,29 @@ def auth_paths() -> dict[str, Schema]:
                        "summary": "Revoke the token this request is made with",
                        "responses": {"204": {"description": "Revoked."}, **_errors()}},
         },
+        f"{PREFIX}/notifications": {
+            "get": {"operationId": "notifications.list", "tags": tags,
+                    "summary": "The caller's newest notifications and the unread count",
+                    "parameters": [{"name": "unread", "in": "query", "required": False,
+                                    "schema": {"type": "boolean"}}],
+                    "responses": {"200": _json(
+                        {"type": "object", "required": ["items", "unread"],
+                         "properties": {"items": {"type": "array",
+                                                  "items": {"type": "object"}},
+                                        "unread": {"type": "integer"}}},
+                        "Notifications, newest first."), **_errors()}},
+        },
+        f"{PREFIX}/notifications/read": {
+            "post": {"operationId": "notifications.read", "tags": tags,
+                     "summary": "Mark notifications read (the ids given, else all)",
+                     "requestBody": {"required": False, "content": {"application/json": {
+                         "schema": {"type": "object", "properties": {
+                             "ids": {"type": "array", "items": {"type": "integer"}}}}}}},
+                     "responses": {"200": _json(
+                         {"type": "object", "required": ["marked"],
+                          "properties": {"marked": {"type": "integer"}}}, "How many."),
+                         **_errors(422)}},
+        },
         f"{PREFIX}/auth/me": {
             "get": {"operationId": "auth.me", "tags": tags, "summary": "The caller",
                     "responses": {"200": _json(user, "The authenticated user."),

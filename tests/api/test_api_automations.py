@@ -64,3 +64,26 @@ def test_runs_are_for_admins(app: Flask, rules: FlaskClient) -> None:
     token = ws.accounts.issue_token(ws.accounts.create_user("plain"))
     assert_problem(app.test_client().get("/api/v1/runs?entity=ticket",
                                          headers={"Authorization": f"Bearer {token}"}), 403)
+
+
+def test_notifications_with_a_read_flag(app: Flask, client: FlaskClient) -> None:
+    ws = app.extensions["blocks"]
+    for kind, document in (("entity", TICKET), ("automation", {
+            "kind": "automation", "name": "tell", "label": {"en": "Tell"},
+            "entity": "ticket", "trigger": {"on": "created"}, "mode": "sync",
+            "actions": [{"type": "notify", "user": "owner",
+                         "title": "New: {{ record.subject }}"}]})):
+        assert client.post(f"/api/v1/meta/{kind}", json=document).status_code == 201
+    assert client.post("/api/v1/meta/publish", json={}).status_code == 200
+    for subject in ("a", "b"):
+        client.post("/api/v1/records/ticket", json={"subject": subject})
+    listed = client.get("/api/v1/notifications").get_json()
+    assert [n["title"] for n in listed["items"]] == ["New: b", "New: a"]
+    assert listed["unread"] == 2
+    first = listed["items"][1]["id"]
+    assert client.post("/api/v1/notifications/read", json={"ids": [first]}).get_json() == {
+        "marked": 1}
+    assert client.get("/api/v1/notifications?unread=true").get_json()["unread"] == 1
+    assert client.post("/api/v1/notifications/read").get_json() == {"marked": 1}
+    assert_problem(client.post("/api/v1/notifications/read", json={"ids": "x"}), 422)
+    assert ws.accounts.notifications(ws.accounts.user("root"))["unread"] == 0
