@@ -55,11 +55,22 @@ class ActionContext:
     dry_run: bool = False
     trigger: str = ""
     transition: str | None = None
+    #: Whether the rule acts as the user whose write fired it (``run_as: user``), under
+    #: their permissions, rather than as the system.
+    as_user: bool = False
 
     @property
     def actor(self) -> str:
         """Who the audit trail says wrote what the action writes."""
         return f"automation:{self.automation}"
+
+    @property
+    def writer(self) -> dict[str, Any]:
+        """How the action's writes name who makes them: the user (whose grants then
+        apply), or the rule acting as the system."""
+        if self.as_user and self.user is not None:
+            return {"user": self.user}
+        return {"actor": self.actor}
 
     def value(self, spec: Any) -> Any:
         """A literal as it is; ``{"formula": …}`` computed on the record."""
@@ -115,7 +126,7 @@ def formula_errors(values: Mapping[str, Any], entity: Entity, at: str
 
 def _set_fields(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
     values = {name: ctx.value(spec) for name, spec in params["values"].items()}
-    ctx.ws.records.update(ctx.entity.name, ctx.record["id"], values, actor=ctx.actor)
+    ctx.ws.records.update(ctx.entity.name, ctx.record["id"], values, **ctx.writer)
     return {"set": values}
 
 
@@ -135,7 +146,7 @@ def _create_record(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
     values = {name: ctx.value(spec) for name, spec in params.get("values", {}).items()}
     if params.get("link"):
         values[params["link"]] = ctx.record["id"]
-    created = ctx.ws.records.create(params["entity"], values, actor=ctx.actor)
+    created = ctx.ws.records.create(params["entity"], values, **ctx.writer)
     return {"created": params["entity"], "id": created["id"]}
 
 
@@ -189,7 +200,7 @@ def _assign_owner(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
         chosen = _by_rule(ctx, params)
         if chosen is not None:
             ctx.ws.records.update(ctx.entity.name, ctx.record["id"], {"owner_id": chosen},
-                                  actor=ctx.actor)
+                                  **ctx.writer)
         return {"owner_id": chosen, "strategy": "rule"}
     people = _candidates(ctx, params)
     if not people:
@@ -215,7 +226,7 @@ def _assign_owner(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
             else:
                 conn.execute(sa.update(Setting).where(Setting.key == key).values(value=chosen))
     ctx.ws.records.update(ctx.entity.name, ctx.record["id"], {"owner_id": chosen},
-                          actor=ctx.actor)
+                          **ctx.writer)
     return {"owner_id": chosen, "strategy": strategy}
 
 

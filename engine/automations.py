@@ -87,6 +87,7 @@ class Automation:
     actions: tuple[Mapping[str, Any], ...]
     mode: str = "async"
     enabled: bool = True
+    run_as: str = "system"
 
     @property
     def why(self) -> str:
@@ -156,7 +157,7 @@ def compile_automation(document: Mapping[str, Any], entity: Entity, catalog: Cat
         return None, errors
     return Automation(document["name"], entity.name, trigger, condition, text, tree,
                       tuple(document["actions"]), document.get("mode", "async"),
-                      document.get("enabled", True)), []
+                      document.get("enabled", True), document.get("run_as", "system")), []
 
 
 def transition_rules(document: Mapping[str, Any], entity: Entity, catalog: Catalog,
@@ -229,7 +230,8 @@ class AutomationService:
         """Each action in turn, under the chain that led here; a failure names the rule
         and the action and stops the rest."""
         ctx = ActionContext(self.ws, event.entity, event.record, event.previous, event.user,
-                            rule.name, run_id, trigger=event.kind, transition=event.transition)
+                            rule.name, run_id, trigger=event.kind, transition=event.transition,
+                            as_user=rule.run_as == "user")
         token = _CHAIN.set((*chain, (rule.name, event.record.get("id") or "")))
         steps: list[dict[str, Any]] = []
         try:

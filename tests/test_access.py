@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from blockscrm.engine import (
+    ActionFailed,
     AuthenticationFailed,
     DefinitionError,
     NotFound,
@@ -281,3 +282,23 @@ def test_user_rules_see_roles_and_teams(office: dict[str, Any]) -> None:
     query = ws.query("deal", user=carl)
     assert query.filter('"east" in user.teams and "manager" in user.roles').count().value == 3
     assert query.filter("owner_id == user.id").count().value == 0
+
+
+@pytest.mark.parametrize(("run_as", "allowed"), [("system", True), ("user", False)])
+def test_a_rule_acting_for_the_user_has_the_users_grants(office: dict[str, Any], run_as: str,
+                                                         allowed: bool) -> None:
+    """A rule acts as the system unless it says ``run_as: user``; then a read-only field
+    stays read-only for what it writes, and the user's save fails with it."""
+    ws, ann = office["ws"], office["ann"]
+    ws.metadata.create({"kind": "automation", "name": "guess", "label": {"en": "Guess"},
+                        "entity": "deal", "trigger": {"on": "created"}, "mode": "sync",
+                        "run_as": run_as,
+                        "actions": [{"type": "set_fields", "values": {"probability": 10}}]})
+    ws.metadata.publish()
+    if allowed:
+        created = ws.records.create("deal", {"title": "x"}, user=ann)
+        assert ws.records.get("deal", created["id"])["probability"] == 10
+    else:
+        with pytest.raises(ActionFailed, match="may not change probability"):
+            ws.records.create("deal", {"title": "x"}, user=ann)
+        assert "x" not in titles(ws, ann)
