@@ -65,6 +65,8 @@ class Trigger:
     cron: str | None = None
     field: str | None = None
     offset: dt.timedelta = dt.timedelta()
+    approval: str | None = None
+    decision: str | None = None
 
     def matches(self, event: Event) -> bool:
         if self.on != event.kind:
@@ -73,6 +75,9 @@ class Trigger:
             return bool(self.fields & event.changed)
         if self.on == "transition" and self.transition is not None:
             return self.transition == event.transition
+        if self.on == "approval":
+            return self.approval in (None, event.approval) and \
+                self.decision in (None, event.decision)
         return True
 
 
@@ -110,6 +115,8 @@ class Event:
     user: User | None = None
     transition: str | None = None
     changed: frozenset[str] = field(default_factory=frozenset)
+    approval: str | None = None
+    decision: str | None = None
 
 
 def compile_automation(document: Mapping[str, Any], entity: Entity, catalog: Catalog,
@@ -120,7 +127,8 @@ def compile_automation(document: Mapping[str, Any], entity: Entity, catalog: Cat
     spec = document["trigger"]
     offset = dt.timedelta(**spec.get("offset", {}))
     trigger = Trigger(spec["on"], frozenset(spec["fields"]) if "fields" in spec else None,
-                      spec.get("transition"), spec.get("cron"), spec.get("field"), offset)
+                      spec.get("transition"), spec.get("cron"), spec.get("field"), offset,
+                      spec.get("approval"), spec.get("decision"))
     for i, name in enumerate(sorted(trigger.fields or ())):
         if name not in entity.fields and name != "state":
             errors.append((f"/trigger/fields/{i}", f"{entity.name} has no field {name!r}"))
@@ -210,6 +218,16 @@ class AutomationService:
                 run_id = self._log(conn, rule, event, "queued", chain)
                 self.ws.after_commit(lambda r=run_id: self.ws.jobs.enqueue(r))
         return ran
+
+    def run_actions(self, name: str, entity: Entity, record: dict[str, Any],
+                    actions: tuple[Mapping[str, Any], ...], user: User | None) -> None:
+        """Run actions now, in the open transaction, as a rule named ``name`` would (an
+        approval's submit and decision actions); logged like any run."""
+        rule = Automation(name, entity.name, Trigger("approval"), None, None, None, actions,
+                          "sync")
+        event = Event("approval", entity, record, None, user)
+        with self.ws.transaction() as conn:
+            self._run_now(conn, rule, event, _CHAIN.get())
 
     def _holds(self, conn: sa.Connection, rule: Automation, event: Event) -> bool:
         if rule.condition is None:
@@ -368,8 +386,9 @@ class AutomationService:
                                                        fired=False))
 
     def tick(self, now: dt.datetime | None = None) -> int:
-        """Fire every timer that is due, give stale runs to a worker again, and answer how
-        many runs it queued. Any process may call it any time: a timer fires once."""
+        """Fire every timer that is due, give stale runs to a worker again, escalate
+        approval steps past their timeout, and answer how many runs it queued. Any process
+        may call it any time: a timer fires once, a step escalates once."""
         now = now or utcnow()
         queued: list[int] = []
         with self.ws.transaction() as conn:
@@ -403,6 +422,7 @@ class AutomationService:
                 if r["finished_at"] is None or r["finished_at"] + _backoff(r["attempts"]) <= now]
         for run_id in queued:
             self.ws.jobs.enqueue(run_id)
+        self.ws.approvals.escalate(now)  # approval steps past their timeout, once each
         return len(queued)
 
     def _plant_schedules(self, conn: sa.Connection, catalog: Catalog, now: dt.datetime

@@ -134,6 +134,8 @@ class Entity:
     workflow: Any = None
     #: Its :class:`~blockscrm.engine.automations.Automation` rules, by name.
     automations: list[Any] = field(default_factory=list)
+    #: Its :class:`~blockscrm.engine.approvals.Approval` processes.
+    approvals: list[Any] = field(default_factory=list)
     #: ``fastjsonschema``'s compiled check of the record schema, where it compiles.
     fast_check: Callable[[Any], Any] | None = None
 

@@ -8,6 +8,7 @@
     ├── Conflict             stale version, existing name, publish needing confirmation (409)
     ├── PermissionDenied     the actor may not do this (403)
     ├── ActionFailed         a rule's action could not do its work (422 when saving)
+    ├── Locked               a record waits on an approval: it cannot change now (423)
     ├── AuthenticationFailed wrong username, password or token (401)
     └── TooManyAttempts      too many failed logins: wait ``retry_after`` seconds (429)
 
@@ -125,3 +126,9 @@ class ActionFailed(BlocksError):
     with this, naming the rule and the action; a job is retried."""
 
     title = "Automation failed"
+
+
+class Locked(BlocksError):
+    """The record is locked while an approval of it is pending."""
+
+    title = "Locked"

@@ -145,7 +145,7 @@ class RecordService:
                                              audit_table.c.record_id == record_id)
                 .order_by(audit_table.c.id)).mappings().all()
         return [{"action": r["action"], "at": r["at"].isoformat() + "Z", "actor": r["actor"],
-                 "version": r["version"], **({"transition": r["detail"]} if r["detail"] else {}),
+                 "version": r["version"], **_detail(r["action"], r["detail"]),
                  "changes": {k: v for k, v in _changes(r["action"], r["changes"]).items()
                              if k not in grant.hidden}}
                 for r in rows]
@@ -272,6 +272,7 @@ class RecordService:
             ent, grant = self._granted(conn, entity, user, "delete")
             row = self._load(conn, ent, record_id, for_update=True)
             self.ws.access.check_row(conn, user, grant, "delete", ent, row)
+            self.ws.approvals.check_unlocked(conn, ent, record_id)
             _check_version(ent, row, version)
             self._delete(conn, catalog, ent, row, actor)
 
@@ -311,6 +312,8 @@ class RecordService:
                                               user=user)
         diff = {k: [before.get(k), clean.get(k)] for k in set(before) | set(clean)
                 if before.get(k) != clean.get(k)}
+        self.ws.approvals.check_unlocked(conn, ent, record_id,
+                                         None if step is not None else diff)
         self.ws.access.refuse_fields(grant, diff, "change")
         if "owner_id" in changes and changes["owner_id"] != row["owner_id"]:
             self._refuse_owner(grant, changes["owner_id"], user)
@@ -776,8 +779,18 @@ def _rule_user(user: User | None, actor: str | None) -> dict[str, Any]:
     return user.rule_values() if user is not None else {"id": actor}
 
 
-def _changes(action: str, stored: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """An audit entry's changes as history answers them, ``{field: {before, after}}``."""
+def _detail(action: str, detail: str | None) -> dict[str, Any]:
+    """What an entry adds to its action: a transition's name, an approval's decision."""
+    if detail is None:
+        return {}
+    return {"transition": detail} if action == "transition" else {"decision": detail}
+
+
+def _changes(action: str, stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An audit entry's changes as history answers them, ``{field: {before, after}}``
+    (an approval entry's: what was decided, on which step, with which comment)."""
+    if action == "approval":
+        return dict(stored or {})
     if action == "create":
         return {k: {"before": None, "after": v} for k, v in (stored or {}).items()}
     if action == "delete":

@@ -284,6 +284,68 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class ApprovalRequest(Base):
+    """One submission of one record to an approval process, and where it stands."""
+
+    __tablename__ = "blocks_approvals"
+    __table_args__ = (sa.Index("ix_blocks_approvals_record", "entity", "record_id", "status"),
+                      sa.Index("ix_blocks_approvals_status", "status", "step_due_at"))
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    approval: Mapped[str] = mapped_column(sa.String(63))
+    entity: Mapped[str] = mapped_column(sa.String(63))
+    record_id: Mapped[str] = mapped_column(sa.String(32))
+    #: pending, approved, rejected or recalled
+    status: Mapped[str] = mapped_column(sa.String(10))
+    step: Mapped[int] = mapped_column(default=0)
+    step_started_at: Mapped[dt.datetime | None] = mapped_column()
+    step_due_at: Mapped[dt.datetime | None] = mapped_column()
+    submitted_by: Mapped[str | None] = mapped_column(sa.String(32))
+    submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class ApprovalAssignee(Base):
+    """Who may decide a step, fixed when the step starts (an escalation adds some)."""
+
+    __tablename__ = "blocks_approval_assignees"
+    __table_args__ = (sa.Index("ix_blocks_approval_assignees_user", "user_id"),)
+
+    request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("blocks_approvals.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+
+
+class ApprovalVote(Base):
+    """One approver's decision on one step; the key lets each count once, however many
+    times (or however concurrently) they click."""
+
+    __tablename__ = "blocks_approval_votes"
+
+    request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("blocks_approvals.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    decision: Mapped[str] = mapped_column(sa.String(10))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    on_behalf_of: Mapped[str | None] = mapped_column(sa.String(32))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Delegation(Base):
+    """A user's approvals also go to another user, for a period."""
+
+    __tablename__ = "blocks_delegations"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(sa.String(32))
+    delegate_id: Mapped[str] = mapped_column(sa.String(32))
+    starts_at: Mapped[dt.datetime] = mapped_column()
+    ends_at: Mapped[dt.datetime] = mapped_column()
+
+
 audit_table: sa.Table = AuditEntry.__table__  # type: ignore[assignment]
 run_table: sa.Table = Run.__table__  # type: ignore[assignment]
 timer_table: sa.Table = Timer.__table__  # type: ignore[assignment]

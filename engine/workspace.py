@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from .access import role_errors
 from .accounts import User
 from .actions import Action
+from .approvals import compile_approval
 from .automations import compile_automation, transition_rules
 from .entities import Entity, Field, compile_entity
 from .errors import DefinitionError, NotFound
@@ -111,6 +112,7 @@ class Workspace:
                  secret: str | None = None, redis_url: str | None = None) -> None:
         from .access import Access
         from .accounts import AccountService
+        from .approvals import ApprovalService
         from .automations import AutomationService
         from .jobs import make_jobs
         from .metadata import MetadataService
@@ -138,6 +140,7 @@ class Workspace:
         self.accounts = AccountService(self)
         self.access = Access(self)
         self.automations = AutomationService(self)
+        self.approvals = ApprovalService(self)
         #: Where asynchronous rules' runs go: RQ on Redis (``REDIS_URL``), else inline.
         self.jobs = make_jobs(self, redis_url or os.environ.get("REDIS_URL"))
 
@@ -302,6 +305,17 @@ class Workspace:
             errors += [(f"/automation/{name}{where}", message) for where, message in problems]
             if rule is not None:
                 entity.automations.append(rule)
+        for (kind, name), doc in sorted(documents.items()):
+            if kind != "approval" or errors:
+                continue
+            entity = entities.get(doc["entity"])
+            if entity is None:
+                errors.append((f"/approval/{name}/entity", f"no entity named {doc['entity']!r}"))
+                continue
+            process, problems = compile_approval(doc, entity, catalog, self.actions)
+            errors += [(f"/approval/{name}{where}", message) for where, message in problems]
+            if process is not None:
+                entity.approvals.append(process)
         for name, doc in workflows.items():
             entity = entities.get(doc["entity"])
             if entity is not None and entity.workflow is not None and not errors:
