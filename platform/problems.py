@@ -22,6 +22,7 @@ from blockscrm.engine import (
     BlocksError,
     Conflict,
     DefinitionError,
+    Locked,
     NotFound,
     PermissionDenied,
     QueryError,
@@ -41,6 +42,7 @@ STATUSES: dict[type[BlocksError], int] = {
     Conflict: 409,
     ValidationError: 422,
     DefinitionError: 422,
+    Locked: 423,
     TooManyAttempts: 429,
 }
 

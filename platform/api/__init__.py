@@ -6,6 +6,7 @@ document.
 
 from flask import Blueprint
 
+from .approvals import approvals_bp
 from .automations import automations_bp
 from .meta import meta_bp
 from .openapi import openapi_bp
@@ -16,5 +17,6 @@ bp.register_blueprint(meta_bp)
 bp.register_blueprint(records_bp)
 bp.register_blueprint(openapi_bp)
 bp.register_blueprint(automations_bp)
+bp.register_blueprint(approvals_bp)
 
 __all__ = ["bp"]

@@ -27,7 +27,7 @@ Schema = dict[str, Any]
 
 PROBLEM = "application/problem+json"
 ERRORS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-          409: "Conflict", 422: "Unprocessable", 429: "TooManyAttempts"}
+          409: "Conflict", 422: "Unprocessable", 423: "Locked", 429: "TooManyAttempts"}
 ERROR_TEXT = {
     400: "A malformed query parameter, body or header (the parameter is named in errors).",
     401: "No valid credentials.",
@@ -35,6 +35,7 @@ ERROR_TEXT = {
     404: "No such entity, record, kind or definition.",
     409: "A stale If-Match, a name that exists, or a publish refused (with its plan).",
     422: "Invalid values or definition; errors lists every one, by field or JSON Pointer.",
+    423: "The record waits on an approval and cannot change until it is decided.",
     429: "Too many failed logins for this username: wait Retry-After seconds.",
 }
 
@@ -158,11 +159,11 @@ def entity_paths(entity: Entity) -> dict[str, Schema]:
                       "parameters": conditional,
                       "requestBody": {"required": True, "content": {
                           "application/json": {"schema": _ref(f"{name}.patch")}}},
-                      "responses": {"200": read, **_errors(400, 403, 404, 409, 422)}},
+                      "responses": {"200": read, **_errors(400, 403, 404, 409, 422, 423)}},
             "delete": {"operationId": f"{name}.delete", "tags": tags,
                        "summary": f"Delete a {name} record", "parameters": conditional,
                        "responses": {"204": {"description": "Deleted."},
-                                     **_errors(400, 403, 404, 409)}},
+                                     **_errors(400, 403, 404, 409, 423)}},
         },
         f"{base}/{{id}}/history": {
             "get": {"operationId": f"{name}.history", "tags": tags, "parameters": one,
@@ -178,6 +179,18 @@ def entity_paths(entity: Entity) -> dict[str, Schema]:
     }
     if entity.workflow is not None:
         paths.update(_transition_paths(entity, base, tags, read))
+    if entity.approvals:
+        paths[f"{base}/{{id}}/approvals"] = {"post": {
+            "operationId": f"{name}.submit", "tags": tags, "parameters": one,
+            "summary": f"Submit a {name} record for approval",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False,
+                "properties": {"approval": {"enum": [a.name for a in entity.approvals]},
+                               "comment": {"type": "string", "maxLength": 5000}}}}}},
+            "responses": {"201": _json(_ref("ApprovalRequest"), "The request, pending.",
+                                       headers={"Location": {
+                                           "$ref": "#/components/headers/Location"}}),
+                          **_errors(400, 403, 404, 409, 422)}}}
     return paths
 
 
@@ -211,7 +224,7 @@ def _transition_paths(entity: Entity, base: str, tags: list[str], read: Schema
                      "parameters": [*one, which, {"$ref": "#/components/parameters/IfMatch"}],
                      "requestBody": {"required": False,
                                      "content": {"application/json": {"schema": body}}},
-                     "responses": {"200": read, **_errors(400, 403, 404, 409, 422)}},
+                     "responses": {"200": read, **_errors(400, 403, 404, 409, 422, 423)}},
         },
     }
 
@@ -310,6 +323,21 @@ def components() -> Schema:
                                                     "items": {"type": "object"}},
                                     "destructive": {"type": "boolean"},
                                     "ready": {"type": "boolean"}}},
+            "ApprovalRequest": {
+                "type": "object",
+                "required": ["id", "approval", "entity", "record_id", "status"],
+                "properties": {"id": {"type": "integer"}, "approval": text, "entity": text,
+                               "record_id": text,
+                               "status": {"enum": ["pending", "approved", "rejected",
+                                                   "recalled"]},
+                               "step": {"type": ["string", "null"]},
+                               "submitted_by": {"type": ["string", "null"]},
+                               "submitted_at": {"type": ["string", "null"]},
+                               "decided_at": {"type": ["string", "null"]},
+                               "due_at": {"type": ["string", "null"]},
+                               "approvers": {"type": "array", "items": text},
+                               "decisions": {"type": "array", "items": {"type": "object"}},
+                               "summary": {"type": "object"}}},
             "Run": {"type": "object", "required": ["id", "automation", "status"],
                     "properties": {"id": {"type": "integer"}, "automation": text,
                                    "entity": text, "record_id": {"type": ["string", "null"]},
@@ -325,7 +353,8 @@ def components() -> Schema:
             "HistoryEntry": {"type": "object",
                              "required": ["action", "at", "version", "changes"],
                              "properties": {"action": {"enum": ["create", "update", "delete",
-                                                                "transition"]},
+                                                                "transition", "approval"]},
+                                            "decision": text,
                                             "transition": text,
                                             "at": {"type": "string", "format": "date-time"},
                                             "actor": {"type": ["string", "null"]},
@@ -422,6 +451,51 @@ def auth_paths() -> dict[str, Schema]:
     }
 
 
+def approval_paths() -> dict[str, Schema]:
+    """The inbox, one request, decisions and delegation."""
+    tags = ["approvals"]
+    one = {"name": "request_id", "in": "path", "required": True,
+           "schema": {"type": "integer", "minimum": 1}}
+    comment = {"required": False, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"comment": {"type": "string", "maxLength": 5000}}}}}}
+    return {
+        f"{PREFIX}/approvals": {"get": {
+            "operationId": "approvals.inbox", "tags": tags,
+            "summary": "The approvals waiting on the caller, across entities",
+            "parameters": [{"name": "mine", "in": "query", "required": True,
+                            "schema": {"enum": ["pending"]}}],
+            "responses": {"200": _json({"type": "object", "required": ["items"],
+                                        "properties": {"items": {
+                                            "type": "array",
+                                            "items": _ref("ApprovalRequest")}}},
+                                       "Pending requests, oldest first."),
+                          **_errors(400)}}},
+        f"{PREFIX}/approvals/{{request_id}}": {"get": {
+            "operationId": "approvals.get", "tags": tags, "parameters": [one],
+            "summary": "One approval request",
+            "responses": {"200": _json(_ref("ApprovalRequest"), "The request."),
+                          **_errors(404)}}},
+        f"{PREFIX}/approvals/{{request_id}}/{{decision}}": {"post": {
+            "operationId": "approvals.decide", "tags": tags,
+            "parameters": [one, {"name": "decision", "in": "path", "required": True,
+                                 "schema": {"enum": ["approve", "reject", "recall"]}}],
+            "summary": "Approve or reject the current step, or recall the request",
+            "requestBody": comment,
+            "responses": {"200": _json(_ref("ApprovalRequest"), "The request after it."),
+                          **_errors(400, 403, 404, 409, 422)}}},
+        f"{PREFIX}/approvals/delegations": {"post": {
+            "operationId": "approvals.delegate", "tags": tags,
+            "summary": "Let another user decide the caller's approvals for a period",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["to", "starts", "ends"],
+                "properties": {"to": {"type": "string"},
+                               "starts": {"type": "string", "format": "date-time"},
+                               "ends": {"type": "string", "format": "date-time"}}}}}},
+            "responses": {"201": _json({"type": "object"}, "Delegated."),
+                          **_errors(400, 404, 422)}}},
+    }
+
+
 def automation_paths() -> dict[str, Schema]:
     """The run log, re-running a failed run, and dry runs (admins only)."""
     tags = ["automations"]
@@ -464,7 +538,7 @@ def automation_paths() -> dict[str, Schema]:
 
 def build_document(catalog: Catalog) -> Schema:
     """The whole document for one published catalog."""
-    paths = {**auth_paths(), **meta_paths(), **automation_paths()}
+    paths = {**auth_paths(), **meta_paths(), **automation_paths(), **approval_paths()}
     schemas: dict[str, Schema] = {}
     for name in sorted(catalog.entities):
         entity = catalog.entities[name]
@@ -479,6 +553,7 @@ def build_document(catalog: Catalog) -> Schema:
                                 f"(version {catalog.version}). Errors are {PROBLEM}."},
         "security": [{"bearer": []}],
         "tags": [{"name": "auth"}, {"name": "metadata"}, {"name": "automations"},
+                 {"name": "approvals"},
                  *({"name": n, "description": str(catalog.entities[n].label.get("en", n))}
                    for n in sorted(catalog.entities))],
         "paths": paths,
