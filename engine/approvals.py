@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .actions import Action, check_action
+from .automations import running_rule
 from .errors import Conflict, Locked, NotFound, PermissionDenied, ValidationError
 from .rules import Evaluator, RuleError, RuleSyntaxError, parse_rule
 from .rules.python import Env
@@ -87,6 +88,7 @@ class Approval:
     on: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
     transition: str | None = None
     editable: frozenset[str] = frozenset()
+    rules: frozenset[str] = frozenset()
 
 
 def compile_approval(document: Mapping[str, Any], entity: Entity, catalog: Catalog,
@@ -147,11 +149,15 @@ def compile_approval(document: Mapping[str, Any], entity: Entity, catalog: Catal
     editable = frozenset(document.get("editable", ()))
     errors += [("/editable", f"{entity.name} has no field {n!r}") for n in sorted(editable)
                if n not in entity.fields]
+    rules = frozenset(document.get("rules", ()))
+    known = {n for kind, n in catalog.documents if kind == "automation"}
+    errors += [(f"/rules/{i}", f"no automation named {n!r}")
+               for i, n in enumerate(document.get("rules", [])) if n not in known]
     if errors:
         return None, errors
     text = document["entry"] if isinstance(document.get("entry"), str) else None
     return Approval(document["name"], entity.name, document["label"], tuple(steps), entry,
-                    text, on, transition, editable), []
+                    text, on, transition, editable, rules), []
 
 
 class ApprovalService:
@@ -174,6 +180,8 @@ class ApprovalService:
         if pending is None or pending.id == _ACTING.get():
             return  # the approval's own actions may write the record it holds
         definition = next((a for a in ent.approvals if a.name == pending.approval), None)
+        if definition is not None and running_rule() in definition.rules:
+            return  # a rule the definition lets write while it waits
         editable = definition.editable if definition else frozenset()
         if changed is not None and set(changed) <= editable:
             return
@@ -262,6 +270,7 @@ class ApprovalService:
                 self._finish(conn, ent, definition, row, "rejected", user, comment)
                 return self._request(conn, request_id)
             self._history(conn, ent, record, "step_approved", definition, step, user, comment)
+            self._decided(conn, ent, definition, record, "step_approved", user)
             approvals = conn.scalar(sa.select(sa.func.count()).select_from(votes).where(
                 votes.c.request_id == request_id, votes.c.step == row["step"],
                 votes.c.decision == "approved")) or 0
@@ -356,10 +365,15 @@ class ApprovalService:
         if status == "approved" and definition.transition:
             self.ws.records.transition(ent.name, row["record_id"], definition.transition,
                                        actor=f"approval:{definition.name}")
+        self._decided(conn, ent, definition, record, status, user)
+
+    def _decided(self, conn: sa.Connection, ent: Entity, definition: Approval,
+                 record: Mapping[str, Any], decision: str, user: User | None) -> None:
+        """Tell the rules: the ``approval`` trigger fires on every decision."""
         from .automations import Event
 
-        self.ws.automations.fire(conn, Event("approval", ent, record, None, user,
-                                             approval=definition.name, decision=status))
+        self.ws.automations.fire(conn, Event("approval", ent, dict(record), None, user,
+                                             approval=definition.name, decision=decision))
 
     # --- who ------------------------------------------------------------------------------
 

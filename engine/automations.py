@@ -168,6 +168,12 @@ def compile_automation(document: Mapping[str, Any], entity: Entity, catalog: Cat
                       document.get("enabled", True), document.get("run_as", "system")), []
 
 
+def running_rule() -> str | None:
+    """The rule whose actions are running in this context, if any."""
+    chain = _CHAIN.get()
+    return chain[-1][0] if chain else None
+
+
 def transition_rules(document: Mapping[str, Any], entity: Entity, catalog: Catalog,
                      registry: Mapping[str, Action]
                      ) -> tuple[list[Automation], list[tuple[str, str]]]:

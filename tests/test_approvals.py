@@ -302,3 +302,19 @@ def test_the_timer_tick_escalates_too(office: dict[str, Any]) -> None:
     ws.automations.tick(utcnow() + dt.timedelta(hours=1))
     assert set(ws.approvals.get(request["id"])["approvers"]) == {
         office[n].id for n in ("mia", "max", "moe")}
+
+
+def test_every_decision_fires_the_trigger(office: dict[str, Any]) -> None:
+    ws, sam = office["ws"], office["sam"]
+    publish(ws, {"kind": "automation", "name": "count_votes", "label": {"en": "Count"},
+             "entity": "quote", "mode": "sync",
+             "trigger": {"on": "approval", "approval": "discount"},
+             "actions": [{"type": "set_fields",
+                          "values": {"amount": {"formula": "if(amount == null, 1, amount + 1)"}}}]},
+            process([{"name": "pair", "approvers": [{"user": "mia"}, {"user": "max"}],
+                      "mode": "all"}], rules=["count_votes"]))
+    record = quote(office)
+    request = ws.approvals.submit("quote", record["id"], user=sam)
+    ws.approvals.approve(request["id"], user=office["mia"])
+    ws.approvals.approve(request["id"], user=office["max"])
+    assert ws.records.get("quote", record["id"])["amount"] == 3  # two votes, one approval
