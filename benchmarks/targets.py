@@ -15,9 +15,10 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
+
+from blockscrm.engine.workspace import configure_sqlite
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
 STORES = ("big", "small", "core")
@@ -36,7 +37,9 @@ class Target:
         """An engine on the baseline's store, set up as the workspace sets up its own."""
         engine = sa.create_engine(self.urls["core"])
         if self.kind == "sqlite":
-            _sqlite_like_workspace(engine)
+            # The pragmas and transactions the workspace uses, so the baseline pays what
+            # the engine pays per commit.
+            configure_sqlite(engine, always_immediate=True)
         return engine
 
     def cleanup(self) -> None:
@@ -44,24 +47,6 @@ class Target:
             shutil.rmtree(self.folder, ignore_errors=True)
         if self.schemas and self.server_url is not None:
             _drop_schemas(self.server_url, self.schemas)
-
-
-def _sqlite_like_workspace(engine: sa.Engine) -> None:
-    """The pragmas and transactions :class:`Workspace` uses on SQLite (WAL, synchronous
-    NORMAL, ``BEGIN IMMEDIATE``), so the baseline pays what the engine pays per commit."""
-
-    @sa.event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def sqlite_target(parent: str | None = None) -> Target:

@@ -77,12 +77,13 @@ def _workflow_clashes(workflows: Mapping[str, Mapping[str, Any]]
                    f"{doc['entity']} already follows the workflow {first!r}")
 
 
-def _sqlite_setup(engine: sa.Engine) -> None:
+def configure_sqlite(engine: sa.Engine, *, always_immediate: bool = False) -> None:
     """WAL, busy waits and real transactions on SQLite.
 
     pysqlite's own transaction handling defers BEGIN and breaks transactional DDL, so
-    the driver's is switched off and BEGIN is emitted here: IMMEDIATE for writes, so two
-    writers queue on the lock instead of failing half-way.
+    the driver's is switched off and BEGIN is emitted here: IMMEDIATE for writes (or for
+    every transaction, ``always_immediate``: what a baseline that only writes wants), so
+    two writers queue on the lock instead of failing half-way.
     """
 
     @sa.event.listens_for(engine, "connect")
@@ -96,7 +97,7 @@ def _sqlite_setup(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
-        immediate = conn.get_execution_options().get(_WRITE)
+        immediate = always_immediate or conn.get_execution_options().get(_WRITE)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -121,7 +122,7 @@ class Workspace:
         self.url = url or os.environ.get("DATABASE_URL") or DEFAULT_URL
         self.engine = sa.create_engine(self.url)
         if self.engine.dialect.name == "sqlite":
-            _sqlite_setup(self.engine)
+            configure_sqlite(self.engine)
         self.pm = pm or create_plugin_manager()
         self.field_types: dict[str, FieldType] = collect_field_types(self.pm.hook)
         self.rule_functions: dict[str, RuleFunction] = collect_rule_functions(self.pm.hook)
