@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, extension, problems
+from . import assets, auth, extension, problems, screens
 from .api import bp as api_bp
 
 #: Environment variables read into the configuration, and the key each sets.
@@ -40,4 +40,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     problems.init_app(app)
     auth.init_app(app, workspace)
     app.register_blueprint(api_bp)
+    app.register_blueprint(screens.bp)
+    app.register_blueprint(assets.bp)
     return app

@@ -171,7 +171,7 @@ def login() -> Any:
             session["user_id"] = user.id
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/") and not target.startswith("//")
-                            else url_for("auth.home"))
+                            else url_for("screens.home"))
     return render_template("login.html", error=error,
                            username=request.form.get("username", "")), status
 
@@ -184,11 +184,8 @@ def logout() -> Response:
 
 @bp.get("/")
 def home() -> Any:
-    """Where a login lands until the screens bring their own start page."""
-    user = current_user()
-    if user is None:
-        return redirect(url_for("auth.login"))
-    return render_template("home.html", user=user)
+    """The screens' start page, or the login form."""
+    return redirect(url_for("screens.home" if current_user() else "auth.login"))
 
 
 __all__ = ["CSRFError", "bp", "csrf", "current_user", "init_app"]

@@ -96,7 +96,7 @@ def test_the_login_form_starts_a_session_and_every_write_needs_the_csrf_token(
     assert good.status_code == 302
     assert browser.get("/api/v1/records/deal").status_code == 200  # the session cookie
     assert browser.post("/api/v1/records/deal", json={"title": "x"}).status_code == 400
-    session_token = csrf_token(browser.get("/").get_data(as_text=True))
+    session_token = csrf_token(browser.get("/app/").get_data(as_text=True))
     created = browser.post("/api/v1/records/deal", json={"title": "x"},
                            headers={"X-CSRFToken": session_token})
     assert created.status_code == 201

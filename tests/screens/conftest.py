@@ -1,0 +1,62 @@
+"""Browser tests: the real app on a local port, driven by headless Chromium (Debian's
+``chromium`` and ``chromedriver``, which ``.ci/run`` installs) through Selenium.
+
+Each test saves screenshots under ``artifacts/screens/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from werkzeug.serving import make_server
+
+from blockscrm.engine import Workspace
+from blockscrm.platform.app import create_app
+
+from conftest import IN_CI
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "screens"
+
+
+@pytest.fixture
+def site(workspace: Workspace) -> Iterator[tuple[str, Flask]]:
+    """The app served on a free local port, in a thread, for as long as the test runs."""
+    app = create_app({"DATABASE_URL": workspace.url, "SECRET_KEY": "test-secret"})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", app
+    server.shutdown()
+    thread.join(timeout=10)
+    app.extensions["blocks"].close()
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        if IN_CI:
+            pytest.fail("chromium and chromedriver are not installed (.ci/run installs them)")
+        pytest.skip("chromium and chromedriver are not installed")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--window-size=1280,900", "--lang=en-US"):
+        options.add_argument(argument)
+    chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    chrome.implicitly_wait(5)
+    yield chrome
+    chrome.quit()
+
+
+def shoot(browser: webdriver.Chrome, name: str) -> None:
+    """Keep a screenshot of what the browser shows now."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
