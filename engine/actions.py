@@ -313,7 +313,10 @@ def _webhook(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
     body = json.dumps(payload, sort_keys=True, default=str).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "blocks-crm",
                "X-Blocks-Run": str(ctx.run_id or "")}
-    secret = params.get("secret") or ctx.ws.secret.decode()
+    # Without a secret of its own, a key derived from the workspace's, never that key
+    # itself (it also signs the screens' sessions).
+    secret = params.get("secret") or hmac.new(ctx.ws.secret, b"blocks-webhooks",
+                                              hashlib.sha256).hexdigest()
     headers["X-Blocks-Signature"] = signature(secret, body)
     try:
         response = httpx.post(params["url"], content=body, headers=headers,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from .access import grant_for
 from .actions import Action, check_action
 from .automations import running_rule
 from .errors import Conflict, Locked, NotFound, PermissionDenied, ValidationError
@@ -201,6 +202,10 @@ class ApprovalService:
         with self.ws.transaction() as conn:
             catalog = self.ws.catalog(conn)
             ent = catalog.entity(entity)
+            grant = grant_for(user, ent, catalog)
+            grant.require("update")  # submitting locks it: it takes the right to change it
+            row = self.ws.records._load(conn, ent, record_id, for_update=True)
+            self.ws.access.check_row(conn, user, grant, "update", ent, row)
             record = self.ws.records.get(entity, record_id, user=user)
             choices = [a for a in ent.approvals if approval in (None, a.name)]
             if approval is not None and not choices:
@@ -217,10 +222,19 @@ class ApprovalService:
                     requests.c.entity == entity, requests.c.record_id == record_id,
                     requests.c.status == "pending")) is not None:
                 raise Conflict(f"an approval of this {entity} is pending already")
-            request_id = int(conn.execute(sa.insert(requests).values(
-                approval=chosen.name, entity=entity, record_id=record_id, status="pending",
-                step=-1, submitted_by=user.id if user else None, submitted_at=utcnow())
-                .returning(requests.c.id)).scalar_one())
+            if chosen.transition and not ent.workflow.transitions[chosen.transition].leaves(
+                    row.get("state")):
+                raise ValidationError([("", f"this {entity} is in state {row.get('state')!r}, "
+                                            f"which {chosen.transition!r} does not leave: "
+                                            "its approval could never finish")])
+            try:
+                with conn.begin_nested():
+                    request_id = int(conn.execute(sa.insert(requests).values(
+                        approval=chosen.name, entity=entity, record_id=record_id,
+                        status="pending", step=-1, submitted_by=user.id if user else None,
+                        submitted_at=utcnow()).returning(requests.c.id)).scalar_one())
+            except sa.exc.IntegrityError:
+                raise Conflict(f"an approval of this {entity} is pending already") from None
             self._history(conn, ent, record, "submitted", chosen, None, user, comment)
             self._run(chosen, "submit", chosen.on.get("submit", ()), ent, record, user,
                       request_id)
@@ -250,6 +264,9 @@ class ApprovalService:
                 ) -> dict[str, Any]:
         with self.ws.transaction() as conn:
             row, ent, definition = self._pending(conn, request_id)
+            if not 0 <= row["step"] < len(definition.steps):
+                raise Conflict(f"approval process {definition.name!r} changed since request "
+                               f"{request_id} started: recall it and submit again")
             step = definition.steps[row["step"]]
             voter = self._voter(conn, row, user)
             if voter is None:
@@ -274,9 +291,7 @@ class ApprovalService:
             approvals = conn.scalar(sa.select(sa.func.count()).select_from(votes).where(
                 votes.c.request_id == request_id, votes.c.step == row["step"],
                 votes.c.decision == "approved")) or 0
-            assigned = conn.scalar(sa.select(sa.func.count()).select_from(assignees).where(
-                assignees.c.request_id == request_id, assignees.c.step == row["step"])) or 0
-            if approvals >= step.needed(assigned):
+            if approvals >= row["needed"]:
                 self._run(definition, step.name, step.actions, ent, record, user,
                           request_id)
                 self._advance(conn, ent, definition, request_id, record, row["step"] + 1,
@@ -350,6 +365,8 @@ class ApprovalService:
                                         "decide it")])
         conn.execute(sa.insert(assignees), [{"request_id": request_id, "step": index,
                                              "user_id": p} for p in sorted(people)])
+        conn.execute(sa.update(requests).where(requests.c.id == request_id)
+                     .values(needed=step.needed(len(people))))
 
     def _finish(self, conn: sa.Connection, ent: Entity, definition: Approval,
                 row: Mapping[str, Any], status: str, user: User | None,
@@ -363,8 +380,14 @@ class ApprovalService:
         self._history(conn, ent, record, status, definition, None, user, comment)
         self._run(definition, status, definition.on.get(status, ()), ent, record, user)
         if status == "approved" and definition.transition:
-            self.ws.records.transition(ent.name, row["record_id"], definition.transition,
-                                       actor=f"approval:{definition.name}")
+            try:
+                with conn.begin_nested():
+                    self.ws.records.transition(ent.name, row["record_id"],
+                                               definition.transition,
+                                               actor=f"approval:{definition.name}")
+            except (Conflict, ValidationError) as exc:  # approved all the same; said so
+                self._history(conn, ent, record, "transition_failed", definition, None, user,
+                              exc.message)
         self._decided(conn, ent, definition, record, status, user)
 
     def _decided(self, conn: sa.Connection, ent: Entity, definition: Approval,
@@ -437,17 +460,32 @@ class ApprovalService:
                 if decided:
                     continue
                 item = _public(row, self.ws.catalog(conn))
-                try:
-                    record = self.ws.records.get(row["entity"], row["record_id"])
-                except NotFound:
-                    continue
-                item["summary"] = _summary(self.ws.catalog(conn).entity(row["entity"]), record)
+                ent = self.ws.catalog(conn).entity(row["entity"])
+                try:  # what the approver may see of it, as they would read it
+                    record = self.ws.records.get(row["entity"], row["record_id"], user=user)
+                    item["summary"] = _summary(ent, record)
+                except (NotFound, PermissionDenied):
+                    item["summary"] = {"label": ent.label}
                 answer.append(item)
             return answer
 
-    def get(self, request_id: int) -> dict[str, Any]:
+    def get(self, request_id: int, *, user: User | None = None) -> dict[str, Any]:
+        """A request, to the system, an admin, its submitter, its approvers (and their
+        delegates), or whoever may read its record; to anyone else it does not exist.
+
+        :raises NotFound:"""
         with self.ws.reading() as conn:
-            return self._request(conn, request_id)
+            item = self._request(conn, request_id)
+            if user is None or user.is_admin or user.id == item["submitted_by"]:
+                return item
+            if self._voter(conn, {"id": request_id, "step": _step_index(conn, request_id)},
+                           user) is not None:
+                return item
+            try:
+                self.ws.records.get(item["entity"], item["record_id"], user=user)
+            except (NotFound, PermissionDenied):
+                raise NotFound(f"no approval request {request_id}") from None
+            return item
 
     def for_record(self, entity: str, record_id: str) -> list[dict[str, Any]]:
         with self.ws.reading() as conn:
@@ -491,7 +529,8 @@ class ApprovalService:
                 ent = catalog.entities.get(row["entity"])
                 definition = next((a for a in (ent.approvals if ent else ())
                                    if a.name == row["approval"]), None)
-                if taken.rowcount != 1 or definition is None or ent is None:
+                if taken.rowcount != 1 or definition is None or ent is None \
+                        or not 0 <= row["step"] < len(definition.steps):
                     continue
                 step = definition.steps[row["step"]]
                 if step.escalate_to is None:
@@ -541,6 +580,10 @@ class ApprovalService:
                                             actions, user)
         finally:
             _ACTING.reset(token)
+
+
+def _step_index(conn: sa.Connection, request_id: int) -> int:
+    return int(conn.scalar(sa.select(requests.c.step).where(requests.c.id == request_id)) or 0)
 
 
 def _public(row: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:

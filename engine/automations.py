@@ -16,6 +16,7 @@ of its own, so it shows.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -222,7 +223,7 @@ class AutomationService:
                 ran = True
             else:
                 run_id = self._log(conn, rule, event, "queued", chain)
-                self.ws.after_commit(lambda r=run_id: self.ws.jobs.enqueue(r))
+                self.ws.after_commit(lambda r=run_id: self._hand_over(r))
         return ran
 
     def run_actions(self, name: str, entity: Entity, record: dict[str, Any],
@@ -234,6 +235,16 @@ class AutomationService:
         event = Event("approval", entity, record, None, user)
         with self.ws.transaction() as conn:
             self._run_now(conn, rule, event, _CHAIN.get())
+
+    def _hand_over(self, run_id: int) -> None:
+        """Give a committed run to the job queue. The save has committed: a queue that
+        cannot take it now (Redis down) must not fail it; the run waits, queued, for the
+        next tick."""
+        try:
+            self.ws.jobs.enqueue(run_id)
+        except Exception:  # logged; tick() hands it out again
+            logging.getLogger("blockscrm.jobs").exception("run %s waits for the next tick",
+                                                          run_id)
 
     def _holds(self, conn: sa.Connection, rule: Automation, event: Event) -> bool:
         if rule.condition is None:
@@ -426,8 +437,12 @@ class AutomationService:
                 run_table.c.id, run_table.c.attempts, run_table.c.finished_at).where(
                 run_table.c.status == "queued", run_table.c.error.isnot(None))).mappings()
                 if r["finished_at"] is None or r["finished_at"] + _backoff(r["attempts"]) <= now]
+            # Runs no queue took (it was down when their save committed), or lost with it.
+            queued += [r for r in conn.scalars(sa.select(run_table.c.id).where(
+                run_table.c.status == "queued", run_table.c.error.is_(None),
+                run_table.c.created_at < now - LEASE)) if r not in queued]
         for run_id in queued:
-            self.ws.jobs.enqueue(run_id)
+            self._hand_over(run_id)
         self.ws.approvals.escalate(now)  # approval steps past their timeout, once each
         return len(queued)
 

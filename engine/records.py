@@ -312,8 +312,10 @@ class RecordService:
                                               user=user)
         diff = {k: [before.get(k), clean.get(k)] for k in set(before) | set(clean)
                 if before.get(k) != clean.get(k)}
-        self.ws.approvals.check_unlocked(conn, ent, record_id,
-                                         None if step is not None else diff)
+        owner_moves = "owner_id" in changes and changes["owner_id"] != row["owner_id"]
+        self.ws.approvals.check_unlocked(
+            conn, ent, record_id,
+            None if step is not None else {*diff, *(["owner_id"] if owner_moves else [])})
         self.ws.access.refuse_fields(grant, diff, "change")
         if "owner_id" in changes and changes["owner_id"] != row["owner_id"]:
             self._refuse_owner(grant, changes["owner_id"], user)
@@ -617,7 +619,9 @@ class RecordService:
             if f.on_delete == "restrict":
                 raise Conflict(f"{len(referring)} {source.name} record(s) refer to this "
                                f"{ent.name} through {f.name!r}; delete or change them first")
-            for other in referring:
+            for other in referring:  # a record waiting on an approval holds its ground
+                self.ws.approvals.check_unlocked(
+                    conn, source, other["id"], None if f.on_delete == "cascade" else [f.name])
                 if f.on_delete == "cascade":
                     self._delete(conn, catalog, source, other, actor)
                 else:

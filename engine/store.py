@@ -289,7 +289,11 @@ class ApprovalRequest(Base):
 
     __tablename__ = "blocks_approvals"
     __table_args__ = (sa.Index("ix_blocks_approvals_record", "entity", "record_id", "status"),
-                      sa.Index("ix_blocks_approvals_status", "status", "step_due_at"))
+                      sa.Index("ix_blocks_approvals_status", "status", "step_due_at"),
+                      # One pending request per record, even for concurrent submits.
+                      sa.Index("uq_blocks_approvals_pending", "entity", "record_id",
+                               unique=True, sqlite_where=sa.text("status = 'pending'"),
+                               postgresql_where=sa.text("status = 'pending'")))
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
                                     primary_key=True, autoincrement=True)
@@ -299,6 +303,9 @@ class ApprovalRequest(Base):
     #: pending, approved, rejected or recalled
     status: Mapped[str] = mapped_column(sa.String(10))
     step: Mapped[int] = mapped_column(default=0)
+    #: Approvals the current step needs, fixed when it starts (an escalation adds
+    #: approvers, not approvals to gather).
+    needed: Mapped[int] = mapped_column(default=1)
     step_started_at: Mapped[dt.datetime | None] = mapped_column()
     step_due_at: Mapped[dt.datetime | None] = mapped_column()
     submitted_by: Mapped[str | None] = mapped_column(sa.String(32))

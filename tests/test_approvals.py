@@ -13,6 +13,7 @@ from blockscrm.engine import (
     Conflict,
     DefinitionError,
     Locked,
+    NotFound,
     PermissionDenied,
     User,
     ValidationError,
@@ -28,7 +29,7 @@ FLOW = {"kind": "workflow", "name": "quoting", "label": {"en": "Quoting"}, "enti
         "initial": "draft", "states": [{"name": "draft"}, {"name": "agreed"}],
         "transitions": [{"name": "agree", "from": ["draft"], "to": "agreed"}]}
 MANAGERS = {"kind": "role", "name": "manager", "label": {"en": "Manager"},
-            "permissions": {"quote": {"read": True}}}
+            "permissions": {"quote": {"read": True, "update": True}}}
 REPS = {"kind": "role", "name": "rep", "label": {"en": "Rep"},
         "permissions": {"quote": {"create": True, "read": "own", "update": "own"}}}
 
@@ -318,3 +319,115 @@ def test_every_decision_fires_the_trigger(office: dict[str, Any]) -> None:
     ws.approvals.approve(request["id"], user=office["mia"])
     ws.approvals.approve(request["id"], user=office["max"])
     assert ws.records.get("quote", record["id"])["amount"] == 3  # two votes, one approval
+
+
+# --- found in review, pinned ----------------------------------------------------------------
+
+
+def test_regression_concurrent_submits_make_one_request(office: dict[str, Any]) -> None:
+    """Submit checked for a pending request, then inserted, unlocked: on PostgreSQL four
+    threads made several pending requests for one record."""
+    ws, sam = office["ws"], office["sam"]
+    publish(ws, process([{"name": "manager", "approvers": [{"role": "manager"}]}]))
+    record = quote(office)
+    start, outcomes = threading.Barrier(4), []
+
+    def submit() -> None:
+        start.wait()
+        try:
+            ws.approvals.submit("quote", record["id"], user=sam)
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["conflict"] * 3 + ["ok"]
+    assert [r["status"] for r in ws.approvals.for_record("quote", record["id"])] == ["pending"]
+
+
+def test_regression_the_lock_holds_against_owner_changes_and_cascades(
+        office: dict[str, Any]) -> None:
+    ws, sam = office["ws"], office["sam"]
+    ws.metadata.create({"kind": "entity", "name": "deal", "label": {"en": "Deal"},
+                        "properties": {"name": {"type": "string"}}})
+    document = ws.metadata.get("entity", "quote")
+    document["properties"]["deal"] = {"x-field": "reference", "x-ref": "deal",
+                                      "x-on-delete": "cascade"}
+    ws.metadata.replace("entity", "quote", document)
+    publish(ws, process([{"name": "manager", "approvers": [{"role": "manager"}]}]))
+    deal = ws.records.create("deal", {"name": "D"})
+    record = quote(office, deal=deal["id"])
+    ws.approvals.submit("quote", record["id"], user=sam)
+    with pytest.raises(Locked):
+        ws.records.update("quote", record["id"], {"owner_id": office["mia"].id})
+    with pytest.raises(Locked):
+        ws.records.delete("deal", deal["id"])
+    assert ws.records.get("quote", record["id"])["deal"] == deal["id"]
+
+
+def test_regression_submitting_takes_the_right_to_change_the_record(
+        office: dict[str, Any]) -> None:
+    ws = office["ws"]
+    ws.metadata.create({"kind": "role", "name": "viewer", "label": {"en": "Viewer"},
+                        "permissions": {"quote": {"read": True}}})
+    publish(ws, process([{"name": "manager", "approvers": [{"role": "manager"}]}]))
+    viewer = ws.accounts.create_user("vic", roles=["viewer"])
+    with pytest.raises(PermissionDenied):
+        ws.approvals.submit("quote", quote(office)["id"], user=viewer)
+
+
+def test_regression_an_escalation_does_not_raise_what_all_needs(office: dict[str, Any]) -> None:
+    ws, sam = office["ws"], office["sam"]
+    publish(ws, process([{"name": "pair", "approvers": [{"user": "mia"}, {"user": "max"}],
+                          "mode": "all", "timeout": {"hours": 1},
+                          "escalate_to": {"user": "ada"}}]))
+    request = ws.approvals.submit("quote", quote(office)["id"], user=sam)
+    ws.approvals.approve(request["id"], user=office["mia"])
+    ws.approvals.escalate(utcnow() + dt.timedelta(hours=2))
+    assert ws.approvals.approve(request["id"], user=office["ada"])["status"] == "approved"
+
+
+def test_regression_fewer_steps_after_a_republish_is_a_conflict(office: dict[str, Any]) -> None:
+    ws, sam = office["ws"], office["sam"]
+    two = process([{"name": "one", "approvers": [{"user": "mia"}]},
+                   {"name": "two", "approvers": [{"user": "max"}], "timeout": {"hours": 1},
+                    "escalate_to": {"user": "ada"}}])
+    publish(ws, two)
+    request = ws.approvals.submit("quote", quote(office)["id"], user=sam)
+    ws.approvals.approve(request["id"], user=office["mia"])
+    ws.metadata.replace("approval", "discount", {**two, "steps": two["steps"][:1]})
+    ws.metadata.publish()
+    with pytest.raises(Conflict, match="recall it"):
+        ws.approvals.approve(request["id"], user=office["max"])
+    assert ws.approvals.escalate(utcnow() + dt.timedelta(hours=2)) == 0  # no crash
+    assert ws.approvals.recall(request["id"], user=sam)["status"] == "recalled"
+
+
+def test_regression_a_final_transition_that_cannot_happen_is_refused_at_submit(
+        office: dict[str, Any]) -> None:
+    ws, sam = office["ws"], office["sam"]
+    publish(ws, process([{"name": "manager", "approvers": [{"role": "manager"}]}],
+                        transition="agree"))
+    record = quote(office)
+    ws.records.transition("quote", record["id"], "agree")
+    with pytest.raises(ValidationError, match="does not leave"):
+        ws.approvals.submit("quote", record["id"], user=sam)
+
+
+def test_regression_a_request_and_an_inbox_show_only_what_the_reader_may_see(
+        office: dict[str, Any]) -> None:
+    ws, sam = office["ws"], office["sam"]
+    ws.metadata.replace("role", "manager", {**MANAGERS, "permissions": {
+        "quote": {"read": True, "update": True, "fields": {"discount": "hidden"}}}})
+    publish(ws, process([{"name": "manager", "approvers": [{"user": "mia"}]}]))
+    request = ws.approvals.submit("quote", quote(office, note="secret")["id"], user=sam)
+    [item] = ws.approvals.inbox(office["mia"])
+    assert "discount" not in item["summary"] and item["summary"]["title"] == "Q"
+    outsider = ws.accounts.create_user("eve", roles=["rep"])
+    with pytest.raises(NotFound):
+        ws.approvals.get(request["id"], user=outsider)
+    assert ws.approvals.get(request["id"], user=office["mia"])["id"] == request["id"]

@@ -341,3 +341,17 @@ def test_assigning_owners_by_rule_and_by_fewest_open(desk: Workspace) -> None:
     with pytest.raises(DefinitionError) as caught:
         desk.metadata.publish()
     assert "/automation/odd/actions/0/rules/0/when" in caught.value.errors
+
+
+def test_regression_a_save_stands_when_the_job_queue_is_down(desk: Workspace) -> None:
+    """The job went to Redis after the commit, and a refused connection failed the
+    committed save (a 500, then a duplicate on retry) and lost the run."""
+    publish(desk, rule("later", {"on": "created"}, [{"type": "notify", "title": "x"}],
+                       mode="async"))
+    down = Workspace(desk.url, secret="test-secret", redis_url="redis://127.0.0.1:1/0")
+    try:
+        ticket = down.records.create("ticket", {"subject": "kept"})
+        assert [r["status"] for r in runs(down, ticket["id"])] == ["queued"]
+        assert down.automations.tick(utcnow() + dt.timedelta(hours=1)) == 1  # handed again
+    finally:
+        down.close()

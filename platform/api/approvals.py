@@ -54,7 +54,7 @@ def inbox() -> Response:
 
 @approvals_bp.get("/approvals/<int:request_id>")
 def get_request(request_id: int) -> Response:
-    return jsonify(current_workspace().approvals.get(request_id))
+    return jsonify(current_workspace().approvals.get(request_id, user=current_user()))
 
 
 @approvals_bp.post("/approvals/<int:request_id>/<decision>")

@@ -90,7 +90,12 @@ def record_history(entity: str, record_id: str) -> Response:
     entries = ws.records.history(entity, record_id, user=current_user())
     if not entries:
         raise NotFound(f"no {entity} record with id {record_id!r}")
-    return jsonify({"items": entries, "runs": ws.automations.runs(entity, record_id)})
+    runs = ws.automations.runs(entity, record_id)
+    user = current_user()
+    if user is not None and not user.is_admin:
+        for run in runs:  # what an action wrote may be hidden from this reader
+            run["steps"] = [{"action": s.get("action")} for s in run["steps"]]
+    return jsonify({"items": entries, "runs": runs})
 
 
 @records_bp.get("/<entity>/<record_id>/transitions")

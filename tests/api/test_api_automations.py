@@ -87,3 +87,19 @@ def test_notifications_with_a_read_flag(app: Flask, client: FlaskClient) -> None
     assert client.post("/api/v1/notifications/read").get_json() == {"marked": 1}
     assert_problem(client.post("/api/v1/notifications/read", json={"ids": "x"}), 422)
     assert ws.accounts.notifications(ws.accounts.user("root"))["unread"] == 0
+
+
+def test_regression_runs_in_history_hide_what_actions_wrote(app: Flask,
+                                                           rules: FlaskClient) -> None:
+    """A rule's step results carry the values it set, which a reader may not see."""
+    ws = app.extensions["blocks"]
+    ws.metadata.create({"kind": "role", "name": "reader", "label": {"en": "R"},
+                        "permissions": {"ticket": {"read": True,
+                                                   "fields": {"score": "hidden"}}}})
+    ws.metadata.publish()
+    token = ws.accounts.issue_token(ws.accounts.create_user("rita", roles=["reader"]))
+    record = rules.post("/api/v1/records/ticket", json={"subject": "a", "amount": 21})
+    path = f"/api/v1/records/ticket/{record.get_json()['id']}/history"
+    seen = app.test_client().get(path, headers={"Authorization": f"Bearer {token}"})
+    assert seen.get_json()["runs"][0]["steps"] == [{"action": "set_fields"}]
+    assert "result" in rules.get(path).get_json()["runs"][0]["steps"][0]  # an admin sees
