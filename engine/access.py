@@ -6,8 +6,8 @@ teams', or all; and fields ``hidden`` or ``read_only``. A user holding several r
 the widest grant of each; a field stays hidden only while every role that reads the
 entity hides it. A record shared with a user (or one of their teams) can be read, and
 edited when shared to edit, beyond their own or their team's records, in an entity a
-role lets them read (sharing widens a scope; it grants no entity). ``admin`` and the system (no user) may do
-everything.
+role lets them read (sharing widens a scope; it grants no entity). ``admin`` and the
+system (no user) may do everything.
 
 The record service and queries call these checks on every path, so a hidden record never
 shows through a list, a count, a group-by or an export, whatever screen or API asks.
