@@ -227,16 +227,29 @@ class AccountService:
             return self._load(conn, row["id"])
 
     def _failed(self, username: str, now: dt.datetime) -> None:
+        """Count one more failure, atomically: parallel failures each count (the UPDATE
+        takes the row's lock; a first failure inserts, and a race to insert retries)."""
         with self.ws.transaction() as conn:
-            failures = (conn.scalar(sa.select(LoginThrottle.failures)
-                                    .where(LoginThrottle.username == username)) or 0) + 1
+            failures = conn.scalar(sa.update(LoginThrottle)
+                                   .where(LoginThrottle.username == username)
+                                   .values(failures=LoginThrottle.failures + 1)
+                                   .returning(LoginThrottle.failures))
+            if failures is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(sa.insert(LoginThrottle).values(username=username,
+                                                                     failures=1))
+                    failures = 1
+                except sa.exc.IntegrityError:  # another process inserted it meanwhile
+                    failures = conn.scalar(sa.update(LoginThrottle)
+                                           .where(LoginThrottle.username == username)
+                                           .values(failures=LoginThrottle.failures + 1)
+                                           .returning(LoginThrottle.failures))
             over = failures - FREE_FAILURES
-            locked = None if over < 0 else now + min(dt.timedelta(seconds=2 ** over), LOCK_CAP)
-            values = {"failures": failures, "locked_until": locked}
-            done = conn.execute(sa.update(LoginThrottle)
-                                .where(LoginThrottle.username == username).values(**values))
-            if done.rowcount == 0:
-                conn.execute(sa.insert(LoginThrottle).values(username=username, **values))
+            if over >= 0:
+                conn.execute(sa.update(LoginThrottle).where(
+                    LoginThrottle.username == username).values(
+                    locked_until=now + min(dt.timedelta(seconds=2 ** over), LOCK_CAP)))
 
     # --- API tokens -----------------------------------------------------------------------
 

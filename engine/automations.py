@@ -419,7 +419,10 @@ class AutomationService:
                 taken = conn.execute(sa.update(timer_table).where(
                     timer_table.c.id == timer["id"], timer_table.c.fired.is_(False))
                     .values(fired=True))
-                if taken.rowcount != 1 or timer["automation"] not in rules:
+                if taken.rowcount != 1:
+                    continue
+                if timer["automation"] not in rules:  # its rule is gone: so is the timer
+                    conn.execute(sa.delete(timer_table).where(timer_table.c.id == timer["id"]))
                     continue
                 entity, rule = rules[timer["automation"]]
                 record = {"id": timer["record_id"] or None}
@@ -449,11 +452,13 @@ class AutomationService:
     def _plant_schedules(self, conn: sa.Connection, catalog: Catalog, now: dt.datetime
                          ) -> None:
         """Give every scheduled rule its next firing, once."""
-        planted = set(conn.scalars(sa.select(timer_table.c.automation)
-                                   .where(timer_table.c.record_id == "")))
+        planted = set(conn.scalars(sa.select(timer_table.c.automation).where(
+            timer_table.c.record_id == "", timer_table.c.fired.is_(False))))
         for entity in catalog.entities.values():
             for rule in entity.automations:
                 if rule.trigger.on == "schedule" and rule.name not in planted:
+                    conn.execute(sa.delete(timer_table).where(  # a spent one of its name
+                        timer_table.c.automation == rule.name, timer_table.c.record_id == ""))
                     due = croniter(rule.trigger.cron, now).get_next(dt.datetime)
                     conn.execute(sa.insert(timer_table).values(automation=rule.name,
                                                                record_id="", due_at=due,

@@ -8,6 +8,7 @@ record or field shows through any of them.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -302,3 +303,23 @@ def test_a_rule_acting_for_the_user_has_the_users_grants(office: dict[str, Any],
         with pytest.raises(ActionFailed, match="may not change probability"):
             ws.records.create("deal", {"title": "x"}, user=ann)
         assert "x" not in titles(ws, ann)
+
+
+@pytest.mark.parametrize("workspace", ["postgresql"], indirect=True)
+def test_regression_parallel_failures_each_count(workspace: Workspace) -> None:
+    """Failures were read, incremented and written back: in parallel some were lost."""
+    workspace.accounts.create_user("ann", password="correct horse")
+    start = threading.Barrier(4)
+
+    def fail() -> None:
+        start.wait()
+        with pytest.raises(AuthenticationFailed):
+            workspace.accounts.authenticate("ann", "guess")
+
+    threads = [threading.Thread(target=fail) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    with workspace.reading() as conn:
+        assert conn.exec_driver_sql("SELECT failures FROM blocks_login_throttle").scalar() == 4

@@ -355,3 +355,20 @@ def test_regression_a_save_stands_when_the_job_queue_is_down(desk: Workspace) ->
         assert down.automations.tick(utcnow() + dt.timedelta(hours=1)) == 1  # handed again
     finally:
         down.close()
+
+
+def test_regression_a_schedule_removed_and_added_again_fires_again(desk: Workspace) -> None:
+    """Its timer stayed spent once the rule was gone, and one of the same name never
+    got a new one."""
+    nightly = {"kind": "automation", "name": "nightly", "label": {"en": "Nightly"},
+               "entity": "ticket", "trigger": {"on": "schedule", "cron": "0 2 * * *"},
+               "actions": [{"type": "create_record", "entity": "ticket",
+                            "values": {"subject": "report"}}]}
+    publish(desk, nightly)
+    desk.automations.tick(dt.datetime(2030, 5, 1, 1, 0))  # planted for 02:00
+    desk.metadata.delete("automation", "nightly")
+    desk.metadata.publish(confirm=True)
+    assert desk.automations.tick(dt.datetime(2030, 5, 1, 2, 1)) == 0  # gone with its rule
+    publish(desk, nightly)
+    desk.automations.tick(dt.datetime(2030, 5, 1, 3, 0))
+    assert desk.automations.tick(dt.datetime(2030, 5, 2, 2, 1)) == 1
