@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
@@ -15,13 +16,17 @@ from .conftest import shoot
 
 
 def follow(browser: webdriver.Chrome, element: WebElement, *keys: str) -> None:
-    """Click (or type into) what leads to another page, and wait until it has left."""
-    page = browser.find_element(By.TAG_NAME, "html")
+    """Click (or type into) what leads to another address, and wait until the page there
+    has loaded (watching the address, not the old page's nodes, which Chromium may be
+    tearing down while it is asked about them)."""
+    before = browser.current_url
     if keys:
         element.send_keys(*keys)
     else:
         element.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.current_url != before
+        and b.execute_script("return document.readyState") == "complete")
 
 DEAL = {"kind": "entity", "name": "deal", "label": {"en": "Deals", "zh": "交易"},
         "required": ["title"],
@@ -52,7 +57,7 @@ def test_log_in_and_walk_a_list(site: tuple[str, Flask], browser: webdriver.Chro
     assert "/login" in browser.current_url
     shoot(browser, "login")
     log_in(browser, base, "ann")
-    assert browser.current_url.endswith("/app/deal")  # back where she was going
+    WebDriverWait(browser, 10).until(expected_conditions.url_to_be(f"{base}/app/deal"))
     nav = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "nav a")]
     assert nav == ["Deals"]  # payroll is not hers to see
     headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "thead th")]
