@@ -178,8 +178,11 @@ class ApprovalService:
         pending = conn.execute(sa.select(requests.c.id, requests.c.approval).where(
             requests.c.entity == ent.name, requests.c.record_id == record_id,
             requests.c.status == "pending")).first()
-        if pending is None or pending.id == _ACTING.get():
-            return  # the approval's own actions may write the record it holds
+        if pending is None:
+            return
+        if pending.id == _ACTING.get() and (running_rule() or "").startswith(
+                f"{pending.approval}."):
+            return  # the approval's own actions (not rules they trigger) may write it
         definition = next((a for a in ent.approvals if a.name == pending.approval), None)
         if definition is not None and running_rule() in definition.rules:
             return  # a rule the definition lets write while it waits

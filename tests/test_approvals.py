@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from blockscrm.engine import (
+    ActionFailed,
     Conflict,
     DefinitionError,
     Locked,
@@ -431,3 +432,19 @@ def test_regression_a_request_and_an_inbox_show_only_what_the_reader_may_see(
     with pytest.raises(NotFound):
         ws.approvals.get(request["id"], user=outsider)
     assert ws.approvals.get(request["id"], user=office["mia"])["id"] == request["id"]
+
+
+def test_regression_only_the_processs_own_actions_write_through_the_lock(
+        office: dict[str, Any]) -> None:
+    """A rule that an approval action's write triggered also passed the lock."""
+    ws, sam = office["ws"], office["sam"]
+    publish(ws, {"kind": "automation", "name": "echo", "label": {"en": "Echo"},
+                 "entity": "quote", "mode": "sync",
+                 "trigger": {"on": "updated", "fields": ["amount"]},
+                 "actions": [{"type": "set_fields", "values": {"note": "echoed"}}]},
+            process([{"name": "manager", "approvers": [{"role": "manager"}]}],
+                    on={"submit": [{"type": "set_fields", "values": {"amount": 7}}]}))
+    record = quote(office)
+    with pytest.raises(ActionFailed, match="rule 'echo'"):
+        ws.approvals.submit("quote", record["id"], user=sam)
+    assert ws.approvals.for_record("quote", record["id"]) == []  # nothing written
