@@ -170,28 +170,12 @@ class Access:
               by: User | None = None) -> None:
         """Share one record with a user or a team, to read or to edit. Whoever may edit the
         record may share it."""
-        if (with_user is None) == (with_team is None):
-            raise ValidationError([("with", "name one user or one team")])
         if access not in ACCESS:
             raise ValidationError([("access", "must be read or edit")])
-        from .store import Team
-
         with self.ws.transaction() as conn:
-            catalog = self.ws.catalog(conn)
-            ent = catalog.entity(entity)
-            row = conn.execute(sa.select(ent.table.c.id, ent.table.c.owner_id)
-                               .where(ent.table.c.id == record_id)).mappings().first()
-            if row is None:
-                raise NotFound(f"no {entity} record with id {record_id!r}")
-            self.check_row(conn, by, grant_for(by, ent, catalog), "update", ent, row)
-            user_id = None
-            if with_user is not None:
-                user_id = self.ws.accounts.user_id(conn, with_user)
-            elif conn.scalar(sa.select(Team.name).where(Team.name == with_team)) is None:
-                raise NotFound(f"no team {with_team!r}")
+            who, user_id = self._sharing(conn, entity, record_id, with_user, with_team, by)
             conn.execute(sa.delete(share_table).where(
-                share_table.c.entity == entity, share_table.c.record_id == record_id,
-                share_table.c.user_id == user_id if user_id else share_table.c.team == with_team))
+                share_table.c.entity == entity, share_table.c.record_id == record_id, who))
             conn.execute(sa.insert(share_table).values(entity=entity, record_id=record_id,
                                                        user_id=user_id, team=with_team,
                                                        access=access))
@@ -199,17 +183,34 @@ class Access:
     def unshare(self, entity: str, record_id: str, *, with_user: str | None = None,
                 with_team: str | None = None, by: User | None = None) -> None:
         with self.ws.transaction() as conn:
-            catalog = self.ws.catalog(conn)
-            ent = catalog.entity(entity)
-            row = conn.execute(sa.select(ent.table.c.id, ent.table.c.owner_id)
-                               .where(ent.table.c.id == record_id)).mappings().first()
-            if row is None:
-                raise NotFound(f"no {entity} record with id {record_id!r}")
-            self.check_row(conn, by, grant_for(by, ent, catalog), "update", ent, row)
-            who = (share_table.c.team == with_team if with_team is not None else
-                   share_table.c.user_id == self.ws.accounts.user_id(conn, with_user or ""))
+            who, _ = self._sharing(conn, entity, record_id, with_user, with_team, by)
             conn.execute(sa.delete(share_table).where(
                 share_table.c.entity == entity, share_table.c.record_id == record_id, who))
+
+    def _sharing(self, conn: sa.Connection, entity: str, record_id: str,
+                 with_user: str | None, with_team: str | None, by: User | None
+                 ) -> tuple[sa.ColumnElement[bool], str | None]:
+        """Check that ``by`` may edit the record and that the one user or team exists;
+        answer which share rows are theirs, and the user's id.
+
+        :raises ValidationError: not exactly one of user and team;
+        :raises NotFound: no such record (or one ``by`` may not see), user or team;
+        :raises PermissionDenied: ``by`` may read the record but not edit it.
+        """
+        if (with_user is None) == (with_team is None):
+            raise ValidationError([("with", "name one user or one team")])
+        from .store import Team
+
+        catalog = self.ws.catalog(conn)
+        ent = catalog.entity(entity)
+        row = self.ws.records._load(conn, ent, record_id)
+        self.check_row(conn, by, grant_for(by, ent, catalog), "update", ent, row)
+        if with_user is not None:
+            user_id = self.ws.accounts.user_id(conn, with_user)
+            return share_table.c.user_id == user_id, user_id
+        if conn.scalar(sa.select(Team.name).where(Team.name == with_team)) is None:
+            raise NotFound(f"no team {with_team!r}")
+        return share_table.c.team == with_team, None
 
 
 def role_errors(name: str, document: Mapping[str, Any], entities: Mapping[str, Entity]

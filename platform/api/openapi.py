@@ -177,6 +177,7 @@ def entity_paths(entity: Entity) -> dict[str, Schema]:
                         **_errors(403, 404)}},
         },
     }
+    paths[f"{base}/{{id}}/shares"] = _share_paths(name, tags, one)
     if entity.workflow is not None:
         paths.update(_transition_paths(entity, base, tags, read))
     if entity.approvals:
@@ -192,6 +193,29 @@ def entity_paths(entity: Entity) -> dict[str, Schema]:
                                            "$ref": "#/components/headers/Location"}}),
                           **_errors(400, 403, 404, 409, 422)}}}
     return paths
+
+
+def _share_paths(name: str, tags: list[str], one: list[Schema]) -> Schema:
+    """Sharing one record with a user or a team, and taking it back."""
+    text = {"type": "string", "minLength": 1}
+    share = {"type": "object", "additionalProperties": False,
+             "properties": {"user": text, "team": text,
+                            "access": {"enum": ["read", "edit"], "default": "read"}}}
+    who = [{"name": k, "in": "query", "required": False, "schema": text}
+           for k in ("user", "team")]
+    return {
+        "post": {"operationId": f"{name}.share", "tags": tags, "parameters": one,
+                 "summary": f"Share a {name} record with a user or a team",
+                 "requestBody": {"required": True,
+                                 "content": {"application/json": {"schema": share}}},
+                 "responses": {"201": _json(share, "The share."),
+                               **_errors(400, 403, 404, 422)}},
+        "delete": {"operationId": f"{name}.unshare", "tags": tags,
+                   "parameters": [*one, *who],
+                   "summary": f"Stop sharing a {name} record with a user or a team",
+                   "responses": {"204": {"description": "No longer shared."},
+                                 **_errors(403, 404, 422)}},
+    }
 
 
 def _transition_paths(entity: Entity, base: str, tags: list[str], read: Schema

@@ -118,3 +118,31 @@ def take_transition(entity: str, record_id: str, transition: str) -> Response:
         entity, record_id, transition, values=body.get("values"), version=if_match_version(),
         user=current_user())
     return _record_response(record)
+
+
+@records_bp.post("/<entity>/<record_id>/shares")
+def share(entity: str, record_id: str) -> tuple[dict[str, Any], int]:
+    """Share the record with ``{"user": …}`` or ``{"team": …}``, to ``read`` or ``edit``
+    (whoever may edit it may share it)."""
+    body = json_object()
+    unknown = sorted(set(body) - {"user", "team", "access"})
+    if unknown:
+        abort_with_problem(422, "a share names a user or a team, and an access",
+                           errors={k: ["is not a share parameter"] for k in unknown})
+    who = {k: body.get(k) for k in ("user", "team")}
+    if any(v is not None and not isinstance(v, str) for v in who.values()):
+        abort_with_problem(422, "a share names a user or a team by name",
+                           errors={"with": ["user and team are names"]})
+    access = body.get("access", "read")
+    current_workspace().access.share(entity, record_id, with_user=who["user"],
+                                     with_team=who["team"], access=access,
+                                     by=current_user())
+    return {"user": who["user"], "team": who["team"], "access": access}, 201
+
+
+@records_bp.delete("/<entity>/<record_id>/shares")
+def unshare(entity: str, record_id: str) -> Response:
+    """Stop sharing the record with ``?user=`` or ``?team=``."""
+    current_workspace().access.unshare(entity, record_id, with_user=param("user"),
+                                       with_team=param("team"), by=current_user())
+    return Response(status=204)

@@ -127,3 +127,25 @@ def test_the_api_answers_what_the_role_grants(app: Flask, ws: Workspace) -> None
     assert client.get("/api/v1/meta/entity", headers=bearer(ann)).status_code == 200
     assert_problem(client.post("/api/v1/meta/entity", json={**ACCOUNT, "name": "x"},
                                headers=bearer(ann)), 403)
+
+
+def test_sharing_one_record_over_http(app: Flask, ws: Workspace) -> None:
+    client = app.test_client()
+    ann, bob = token_for(client, "ann"), token_for(client, "bob")
+    deal = client.post("/api/v1/records/deal", json={"title": "Ann's"},
+                       headers=bearer(ann)).get_json()
+    path = f"/api/v1/records/deal/{deal['id']}"
+    assert_problem(client.get(path, headers=bearer(bob)), 404)
+    assert_problem(client.post(f"{path}/shares", json={"user": "bob"}, headers=bearer(bob)),
+                   404)  # not his to share
+    assert_problem(client.post(f"{path}/shares", json={"user": "bob", "team": "x"},
+                               headers=bearer(ann)), 422)
+    assert_problem(client.post(f"{path}/shares", json={"user": "nobody"},
+                               headers=bearer(ann)), 404)
+    shared = client.post(f"{path}/shares", json={"user": "bob"}, headers=bearer(ann))
+    assert shared.status_code == 201 and shared.get_json()["access"] == "read"
+    assert client.get(path, headers=bearer(bob)).status_code == 200
+    assert_problem(client.patch(path, json={"title": "bob's"}, headers=bearer(bob)), 403)
+    gone = client.delete(f"{path}/shares?user=bob", headers=bearer(ann))
+    assert gone.status_code == 204
+    assert_problem(client.get(path, headers=bearer(bob)), 404)
