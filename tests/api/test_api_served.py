@@ -302,9 +302,9 @@ def test_every_operation_answers_as_documented(server: Server,
 
 # --- several workers, no state of their own ------------------------------------------------
 
-CONCURRENCY = 4  # requests in flight at once, so both workers take some
+CONCURRENCY = 8  # requests in flight at once, so both workers take some
 PROBES = itertools.count()
-ROUNDS = 5  # batches of requests tried before concluding one worker took them all
+ROUNDS = 20  # batches of requests tried before concluding one worker took them all
 
 
 def spread(server: Server, calls: list[Callable[[str], Answer]]) -> list[tuple[Answer, str]]:
