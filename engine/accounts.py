@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 ADMIN = "admin"
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
 TEAM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 #: Failed logins in a row before the next try must wait; each further failure doubles
 #: the wait, up to the cap.
 FREE_FAILURES = 5
@@ -142,6 +144,26 @@ class AccountService:
         with self.ws.transaction() as conn:
             user_id = self.user_id(conn, username)
             conn.execute(sa.update(UserRow).where(UserRow.id == user_id).values(active=active))
+
+    def set_preferences(self, username: str, *, language: str | None = None,
+                        time_zone: str | None = None) -> User:
+        """Change the language and time zone the screens use for a user.
+
+        :raises ValidationError: a language tag or IANA time zone that is not one."""
+        errors = []
+        if language is not None and not LANGUAGE.match(language):
+            errors.append(("language", "must be a language tag such as en or zh"))
+        if time_zone is not None and not _is_time_zone(time_zone):
+            errors.append(("time_zone", "must be an IANA time zone such as Asia/Shanghai"))
+        if errors:
+            raise ValidationError(errors)
+        changes = {k: v for k, v in (("language", language), ("time_zone", time_zone))
+                   if v is not None}
+        with self.ws.transaction() as conn:
+            user_id = self.user_id(conn, username)
+            if changes:
+                conn.execute(sa.update(UserRow).where(UserRow.id == user_id).values(**changes))
+            return self._load(conn, user_id)
 
     def grant(self, username: str, *roles: str) -> User:
         with self.ws.transaction() as conn:
@@ -348,6 +370,14 @@ _BY_TOKEN = (sa.select(UserRow, *_memberships())
              .join(ApiToken, UserRow.id == ApiToken.user_id)
              .where(ApiToken.digest == sa.bindparam("digest"), ApiToken.revoked_at.is_(None),
                     UserRow.active.is_(True)))
+
+
+def _is_time_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _user(row: Any) -> User:

@@ -472,6 +472,25 @@ class ApprovalService:
                 answer.append(item)
             return answer
 
+    def pending_count(self, user: User) -> int:
+        """How many requests wait for the user's decision: :meth:`inbox`'s length, in one
+        query (the screens show it on every page)."""
+        now = utcnow()
+        deciders = sa.union(
+            sa.select(sa.literal(user.id)),
+            sa.select(Delegation.user_id).where(Delegation.delegate_id == user.id,
+                                                Delegation.starts_at <= now,
+                                                Delegation.ends_at > now))
+        decided = sa.select(votes.c.request_id).where(
+            votes.c.request_id == requests.c.id, votes.c.step == requests.c.step,
+            votes.c.user_id.in_(deciders))
+        waiting = sa.select(assignees.c.request_id).where(
+            assignees.c.request_id == requests.c.id, assignees.c.step == requests.c.step,
+            assignees.c.user_id.in_(deciders))
+        with self.ws.reading() as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(requests).where(
+                requests.c.status == "pending", waiting.exists(), ~decided.exists())) or 0)
+
     def get(self, request_id: int, *, user: User | None = None) -> dict[str, Any]:
         """A request, to the system, an admin, its submitter, its approvers (and their
         delegates), or whoever may read its record; to anyone else it does not exist.

@@ -258,6 +258,8 @@ def builtin_field_types() -> list[FieldType]:
     return [
         FieldType("text", text, _string_column, convert=_to_text, searchable=True),
         FieldType("long_text", text, _text_column, convert=_to_text, searchable=True),
+        # HTML from the form's editor: stored as given, sanitised whenever it is shown.
+        FieldType("rich_text", text, _text_column, convert=_to_text, searchable=True),
         FieldType("email", {"type": "string", "format": "email", "maxLength": 254},
                   _string_column, convert=lambda v: _to_text(v).strip(), searchable=True),
         FieldType("phone", {"type": "string", "maxLength": 40,

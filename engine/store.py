@@ -1,6 +1,7 @@
 """The engine's own tables: drafts, published versions, publishes, audit trail, archive,
 the accounts (users, roles, teams, API tokens, login throttling, record shares), and
-the automations' runs, timers, notifications and outbox.
+the automations' runs, timers, notifications and outbox, and what the screens keep
+(saved views, notes).
 
 Entity tables are generated (see :mod:`blockscrm.engine.entities`); these are fixed, so
 they are plain declarative classes.
@@ -248,6 +249,36 @@ class Timer(Base):
     record_id: Mapped[str] = mapped_column(sa.String(32), default="")
     due_at: Mapped[dt.datetime] = mapped_column()
     fired: Mapped[bool] = mapped_column(default=False)
+
+
+class SavedView(Base):
+    """A list a user saved (its columns, filter and sort), for themselves or for all."""
+
+    __tablename__ = "blocks_saved_views"
+    __table_args__ = (sa.Index("ix_blocks_saved_views_entity", "entity", "owner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(sa.String(63))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    owner_id: Mapped[str] = mapped_column(sa.String(32))
+    shared: Mapped[bool] = mapped_column(default=False)
+    definition: Mapped[Any] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Note(Base):
+    """A note a user wrote on a record; the record's timeline shows it."""
+
+    __tablename__ = "blocks_notes"
+    __table_args__ = (sa.Index("ix_blocks_notes_record", "entity", "record_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(sa.String(63))
+    record_id: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[str] = mapped_column(sa.Text)
+    author_id: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Notification(Base):

@@ -29,13 +29,16 @@ from .automations import compile_automation, transition_rules
 from .entities import Entity, Field, compile_entity
 from .errors import DefinitionError, NotFound
 from .fieldtypes import FieldType
+from .notes import NoteService
 from .plugins import (
     collect_actions,
     collect_field_types,
     collect_rule_functions,
     create_plugin_manager,
 )
+from .presentation import Dashboard, Form, View, compile_dashboard, compile_form, compile_view
 from .rules import RuleFunction, bind_rules
+from .saved_views import SavedViewService
 from .store import Base, DefinitionVersion, Publish, Setting
 from .workflows import compile_workflow
 
@@ -53,12 +56,28 @@ class Catalog:
     version: int
     documents: dict[tuple[str, str], dict[str, Any]]
     entities: dict[str, Entity] = field(default_factory=dict)
+    views: dict[str, View] = field(default_factory=dict)
+    forms: dict[str, Form] = field(default_factory=dict)
+    dashboards: dict[str, Dashboard] = field(default_factory=dict)
 
     def entity(self, name: str) -> Entity:
         try:
             return self.entities[name]
         except KeyError:
             raise NotFound(f"no published entity named {name!r}") from None
+
+    def view_for(self, entity: str, name: str | None = None) -> View | None:
+        """The view ``name`` of ``entity``, else its default view, else its first."""
+        views = [v for v in self.views.values() if v.entity == entity]
+        if name is not None:
+            return next((v for v in views if v.name == name), None)
+        return next((v for v in views if v.default), views[0] if views else None)
+
+    def form_for(self, entity: str) -> Form | None:
+        """The entity's default form, else its first; None: the screens lay out every
+        field."""
+        forms = [f for f in self.forms.values() if f.entity == entity]
+        return next((f for f in forms if f.default), forms[0] if forms else None)
 
     def references_to(self, target: str) -> list[tuple[Entity, Field]]:
         """Every reference field, in any entity, that points at ``target``."""
@@ -142,6 +161,8 @@ class Workspace:
         self.access = Access(self)
         self.automations = AutomationService(self)
         self.approvals = ApprovalService(self)
+        self.notes = NoteService(self)
+        self.saved_views = SavedViewService(self)
         #: Where asynchronous rules' runs go: RQ on Redis (``REDIS_URL``), else inline.
         self.jobs = make_jobs(self, redis_url or os.environ.get("REDIS_URL"))
 
@@ -323,9 +344,35 @@ class Workspace:
                 rules, problems = transition_rules(doc, entity, catalog, self.actions)
                 errors += [(f"/workflow/{name}{where}", m) for where, m in problems]
                 entity.automations += rules
+        if not errors:
+            errors += self._compile_presentation(catalog)
         if errors:
             raise DefinitionError(errors)
         return catalog
+
+    @staticmethod
+    def _compile_presentation(catalog: Catalog) -> list[tuple[str, str]]:
+        """The views, forms and dashboards, onto ``catalog``; their problems by pointer."""
+        errors = []
+        entities = catalog.entities
+        for (kind, name), doc in sorted(catalog.documents.items()):
+            if kind == "dashboard":
+                board, problems = compile_dashboard(doc, entities)
+                catalog.dashboards[name] = board
+            elif kind in ("view", "form"):
+                entity = entities.get(doc["entity"])
+                if entity is None:
+                    errors.append((f"/{kind}/{name}/entity",
+                                   f"no entity named {doc['entity']!r}"))
+                    continue
+                if kind == "view":
+                    catalog.views[name], problems = compile_view(doc, entity)
+                else:
+                    catalog.forms[name], problems = compile_form(doc, entity)
+            else:
+                continue
+            errors += [(f"/{kind}/{name}{where}", message) for where, message in problems]
+        return errors
 
     def entity(self, name: str) -> Entity:
         return self.catalog().entity(name)

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import assets, auth, extension, problems, screens
+from . import assets, auth, extension, i18n, problems, screens
 from .api import bp as api_bp
 
 #: Environment variables read into the configuration, and the key each sets.
@@ -39,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     workspace = extension.init_app(app)
     problems.init_app(app)
     auth.init_app(app, workspace)
+    i18n.init_app(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(screens.bp)
     app.register_blueprint(assets.bp)

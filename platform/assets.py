@@ -19,6 +19,7 @@ bp = Blueprint("assets", __name__, url_prefix="/assets")
 FILES = {
     "htmx.js": "htmx.org/dist/htmx.min.js",
     "sortable.js": "sortablejs/Sortable.min.js",
+    "echarts.js": "echarts/dist/echarts.min.js",
 }
 
 

@@ -157,15 +157,19 @@ def _public(user: User) -> dict[str, Any]:
 def login() -> Any:
     """The login form; a good password starts a session, a bad one says so (and a run
     of bad ones makes the next try wait)."""
+    from .i18n import gettext  # i18n reads the current user from here
+
     error, status = None, 200
     if request.method == "POST":
         try:
             user = current_workspace().accounts.authenticate(
                 request.form.get("username", ""), request.form.get("password", ""))
         except AuthenticationFailed:
-            error, status = "Wrong username or password.", 401
+            error, status = gettext("Wrong username or password."), 401
         except TooManyAttempts as exc:
-            error, status = f"Too many failed attempts: try again in {exc.retry_after} s.", 429
+            error = gettext("Too many failed attempts: try again in %(seconds)s s.",
+                            seconds=exc.retry_after)
+            status = 429
         else:
             session.clear()  # a new session id: no fixation
             session["user_id"] = user.id

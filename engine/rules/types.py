@@ -53,7 +53,8 @@ TEXT_LIST = list_of(TEXT)
 #: The rule type of each field type; plugins' field types default to ``any``.
 FIELD_TYPES = {
     "integer": NUMBER, "decimal": NUMBER, "currency": NUMBER, "percent": NUMBER,
-    "text": TEXT, "long_text": TEXT, "email": TEXT, "phone": TEXT, "url": TEXT,
+    "text": TEXT, "long_text": TEXT, "rich_text": TEXT, "email": TEXT, "phone": TEXT,
+    "url": TEXT,
     "select": TEXT, "reference": TEXT, "user": TEXT,
     "boolean": BOOLEAN, "date": DATE, "datetime": DATETIME,
     "multi_select": TEXT_LIST, "tags": TEXT_LIST, "json": ANY,

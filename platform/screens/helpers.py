@@ -1,0 +1,188 @@
+"""What every screen shares: the user, the navigation, field labels, and a field's value
+shown for the user (formatted, linked, sanitised, escaped)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import nh3
+from flask import url_for
+from markupsafe import Markup, escape
+
+from blockscrm.engine import Entity, User
+from blockscrm.engine.access import grant_for
+from blockscrm.engine.errors import BlocksError
+
+from ..auth import current_user
+from ..extension import current_workspace
+from ..i18n import (
+    format_date,
+    format_datetime,
+    format_money,
+    format_number,
+    format_percent,
+    gettext,
+    label,
+)
+
+#: The system fields' labels, translated like the rest of the platform's text.
+SYSTEM_LABELS = {"id": "ID", "state": "State", "owner_id": "Owner", "created_at": "Created",
+                 "updated_at": "Updated", "created_by": "Created by",
+                 "updated_by": "Updated by", "version": "Version"}
+
+
+def the_user() -> User:
+    """The logged-in user (the blueprint lets no one else in)."""
+    user = current_user()
+    assert user is not None
+    return user
+
+
+def navigation(user: User) -> dict[str, list[dict[str, str]]]:
+    """The entities the user may read and the dashboards meant for their roles, by label."""
+    catalog = current_workspace().catalog()
+    entities = [{"name": e.name, "label": label(e.label, e.name)}
+                for e in catalog.entities.values()
+                if grant_for(user, e, catalog).read is not None]
+    boards = [{"name": d.name, "label": label(d.label, d.name)}
+              for d in catalog.dashboards.values()
+              if user.is_admin or not d.roles or d.roles & set(user.roles)]
+    return {"entities": sorted(entities, key=lambda i: i["label"].lower()),
+            "dashboards": sorted(boards, key=lambda i: i["label"].lower())}
+
+
+def field_label(entity: Entity, name: str) -> str:
+    found = entity.fields.get(name)
+    if found is not None:
+        return label(found.label, name)
+    return gettext(SYSTEM_LABELS.get(name, name))
+
+
+def visible_fields(entity: Entity, user: User, names: Iterable[str]) -> list[str]:
+    """``names`` without those hidden from the user."""
+    hidden = grant_for(user, entity, current_workspace().catalog()).hidden
+    return [n for n in names if n not in hidden]
+
+
+def default_columns(entity: Entity, user: User, count: int = 6) -> list[str]:
+    shown = [n for n, f in entity.fields.items() if f.type.name not in ("json", "rich_text")]
+    state = ["state"] if entity.workflow is not None else []
+    return visible_fields(entity, user, shown[:count] + state)
+
+
+def title_field(entity: Entity) -> str | None:
+    """The field that names a record: ``x-title-field``, else the first text field."""
+    named = entity.document.get("x-title-field")
+    if named:
+        return str(named)
+    return next((n for n, f in entity.fields.items() if f.type.name == "text"), None)
+
+
+def record_title(entity: Entity, record: Mapping[str, Any]) -> str:
+    name = title_field(entity)
+    value = record.get(name) if name else None
+    return str(value) if value not in (None, "") else str(record.get("id", ""))
+
+
+def reference_titles(entity: Entity, records: Iterable[Mapping[str, Any]],
+                     names: Iterable[str], user: User) -> dict[str, str]:
+    """The titles of the records the reference fields ``names`` point at, by id (one
+    query per target, as the user: what they may not read keeps its id)."""
+    ws = current_workspace()
+    rows = list(records)
+    titles: dict[str, str] = {}
+    for name in names:
+        found = entity.fields.get(name)
+        if found is None or not found.ref:
+            continue
+        ids = sorted({r[name] for r in rows if r.get(name)} - set(titles))
+        if not ids:
+            continue
+        target = ws.catalog().entity(found.ref)
+        shown = title_field(target)
+        try:
+            query = ws.query(target.name, user=user).filter(
+                {"in": [{"var": "id"}, ids]}).limit(len(ids))
+            if shown:
+                query = query.fields(shown)
+            for item in query.page().items:
+                titles[item["id"]] = record_title(target, item)
+        except BlocksError:
+            continue
+    return titles
+
+
+def option_label(entity: Entity, name: str, value: Any) -> tuple[str, str | None]:
+    """A select option's label and colour."""
+    found = entity.fields.get(name)
+    options = (found.schema.get("x-options") or {}) if found else {}
+    option = options.get(value) or {}
+    return label(option.get("label"), str(value)), option.get("color")
+
+
+def state_label(entity: Entity, state: Any) -> str:
+    workflow = entity.workflow
+    found = workflow.states.get(state) if workflow is not None else None
+    return label(getattr(found, "label", None), str(state or ""))
+
+
+def sanitize(html: str) -> Markup:
+    """Rich text as HTML safe to show: nh3 (the Ammonia sanitiser) keeps formatting and
+    links and drops scripts, handlers and styles."""
+    return Markup(nh3.clean(html))
+
+
+def display(entity: Entity, name: str, record: Mapping[str, Any],
+            titles: Mapping[str, str] | None = None) -> Markup:
+    """One value of a record as the user reads it: formatted for their language, a
+    reference as a link to its record, an option with its colour; everything escaped."""
+    value = record.get(name)
+    if value is None or value == "" or value == []:
+        return Markup("")
+    if name == "state":
+        return Markup('<span class="state">%s</span>') % state_label(entity, value)
+    if name in ("created_at", "updated_at"):
+        return escape(format_datetime(value))
+    found = entity.fields.get(name)
+    kind = found.type.name if found is not None else "text"
+    if kind == "select":
+        text, color = option_label(entity, name, value)
+        return _chip(text, color)
+    if kind in ("multi_select", "tags"):
+        return Markup(" ").join(_chip(*option_label(entity, name, v)) for v in value)
+    if kind == "boolean":
+        return Markup('<span aria-label="%s">%s</span>') % (
+            gettext("Yes") if value else gettext("No"), "✓" if value else "—")
+    if kind == "currency" and found is not None:
+        currency = found.schema.get("x-currency") or record.get(
+            found.schema.get("x-currency-field") or "")
+        return escape(format_money(value, currency))
+    if kind == "percent":
+        return escape(format_percent(value))
+    if kind in ("integer", "decimal"):
+        return escape(format_number(value))
+    if kind == "date":
+        return escape(format_date(value))
+    if kind == "datetime":
+        return escape(format_datetime(value))
+    if kind == "reference" and found is not None and found.ref:
+        title = (titles or {}).get(value, value)
+        return Markup('<a href="%s">%s</a>') % (
+            url_for("screens.record_view", entity=found.ref, record_id=value), title)
+    if kind == "rich_text":
+        return sanitize(str(value))
+    if kind == "url":
+        return Markup('<a href="%s" rel="noopener noreferrer" target="_blank">%s</a>') % (
+            value if str(value).startswith(("http://", "https://")) else "#", value)
+    if kind == "email":
+        return Markup('<a href="mailto:%s">%s</a>') % (value, value)
+    if kind in ("json", "formula") and not isinstance(value, (str, int, float)):
+        return escape(str(value))
+    return escape(str(value))
+
+
+def _chip(text: str, color: str | None) -> Markup:
+    if color:
+        return Markup('<span class="chip" style="--chip: %s">%s</span>') % (color, text)
+    return Markup('<span class="chip">%s</span>') % text
