@@ -186,3 +186,60 @@ def _chip(text: str, color: str | None) -> Markup:
     if color:
         return Markup('<span class="chip" style="--chip: %s">%s</span>') % (color, text)
     return Markup('<span class="chip">%s</span>') % text
+
+
+def layout(entity: Entity, user: User) -> list[dict[str, Any]]:
+    """The record's form layout for this user: ``[{"label", "sections": [{"label",
+    "columns", "fields"}]}]`` from the entity's form definition (else every field, two
+    columns), without the fields hidden from the user."""
+    form = current_workspace().catalog().form_for(entity.name)
+    if form is not None:
+        tabs = form.tabs
+    else:
+        names = tuple(n for n, f in entity.fields.items() if not f.type.computed)
+        tabs = ((None, ((None, 2, names),)),)
+    shown = set(visible_fields(entity, user, entity.fields))
+    answer = []
+    for tab_label, sections in tabs:
+        parts = [{"label": label(section_label, "") if section_label else None,
+                  "columns": columns, "fields": [n for n in names if n in shown]}
+                 for section_label, columns, names in sections]
+        answer.append({"label": label(tab_label, "") if tab_label else None,
+                       "sections": [p for p in parts if p["fields"]]})
+    return [tab for tab in answer if tab["sections"]]
+
+
+def parse_input(entity: Entity, name: str, form: Any) -> Any:
+    """A field's value from an HTML form (``request.form``): empty is None, numbers and
+    booleans converted, lists from repeated inputs. Text that is no number stays text, so
+    the engine refuses it naming the field and the form keeps what the user typed."""
+    found = entity.fields.get(name)
+    kind = found.type.name if found is not None else "text"
+    if kind in ("multi_select",):
+        return [v for v in form.getlist(name) if v] or None
+    if kind == "tags":
+        return [t.strip() for t in (form.get(name) or "").split(",") if t.strip()] or None
+    if kind == "boolean":
+        return form.get(name) in ("on", "true", "1", "yes")
+    raw = form.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    if kind == "integer":
+        try:
+            return int(raw.replace(",", "").strip())
+        except ValueError:
+            return raw
+    if kind in ("decimal", "currency", "percent"):
+        try:
+            number = float(raw.replace(",", "").strip())
+        except ValueError:
+            return raw
+        return int(number) if number.is_integer() and "." not in raw else number
+    if kind == "json":
+        import json
+
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw

@@ -14,7 +14,12 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.wait import WebDriverWait
 from werkzeug.serving import make_server
 
 from blockscrm.engine import Workspace
@@ -60,3 +65,25 @@ def shoot(browser: webdriver.Chrome, name: str) -> None:
     """Keep a screenshot of what the browser shows now."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def follow(browser: webdriver.Chrome, element: WebElement, *keys: str) -> None:
+    """Click (or type into) what leads to another address, and wait until the page there
+    has loaded (watching the address, not the old page's nodes, which Chromium may be
+    tearing down while it is asked about them)."""
+    before = browser.current_url
+    if keys:
+        element.send_keys(*keys)
+    else:
+        element.click()
+    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.current_url != before
+        and b.execute_script("return document.readyState") == "complete")
+
+
+def log_in(browser: webdriver.Chrome, base: str, username: str, path: str = "/app/deal",
+           password: str = "correct horse") -> None:
+    """Open ``path``, which sends the browser to the login form, and log in."""
+    browser.get(f"{base}{path}")
+    browser.find_element(By.NAME, "username").send_keys(username)
+    follow(browser, browser.find_element(By.NAME, "password"), password, Keys.ENTER)

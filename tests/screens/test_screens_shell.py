@@ -5,28 +5,12 @@ from __future__ import annotations
 
 from flask import Flask
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from .conftest import shoot
-
-
-def follow(browser: webdriver.Chrome, element: WebElement, *keys: str) -> None:
-    """Click (or type into) what leads to another address, and wait until the page there
-    has loaded (watching the address, not the old page's nodes, which Chromium may be
-    tearing down while it is asked about them)."""
-    before = browser.current_url
-    if keys:
-        element.send_keys(*keys)
-    else:
-        element.click()
-    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
-        lambda b: b.current_url != before
-        and b.execute_script("return document.readyState") == "complete")
+from .conftest import follow, log_in, shoot
 
 DEAL = {"kind": "entity", "name": "deal", "label": {"en": "Deals", "zh": "交易"},
         "required": ["title"],
@@ -36,12 +20,6 @@ SECRET = {"kind": "entity", "name": "payroll", "label": {"en": "Payroll"},
           "properties": {"who": {"type": "string"}}}
 REP = {"kind": "role", "name": "rep", "label": {"en": "Rep"},
        "permissions": {"deal": {"read": True, "create": True}}}
-
-
-def log_in(browser: webdriver.Chrome, base: str, username: str) -> None:
-    browser.get(f"{base}/app/deal")  # sent to the login form first
-    browser.find_element(By.NAME, "username").send_keys(username)
-    follow(browser, browser.find_element(By.NAME, "password"), "correct horse", Keys.ENTER)
 
 
 def test_log_in_and_walk_a_list(site: tuple[str, Flask], browser: webdriver.Chrome) -> None:
@@ -66,7 +44,7 @@ def test_log_in_and_walk_a_list(site: tuple[str, Flask], browser: webdriver.Chro
     shoot(browser, "list")
     follow(browser, browser.find_element(By.LINK_TEXT, "Next page"))
     assert len(browser.find_elements(By.CSS_SELECTOR, "tbody tr")) == 11
-    search = browser.find_element(By.NAME, "q")
+    search = browser.find_element(By.CSS_SELECTOR, "main input[name=q]")
     follow(browser, search, "acme", Keys.ENTER)
     rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
     assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == ["Acme renewal"]
