@@ -86,6 +86,7 @@ def test_one_step_from_submission_to_approval(office: dict[str, Any]) -> None:
     [waiting] = ws.approvals.inbox(mia)
     assert waiting["id"] == request["id"] and waiting["summary"]["title"] == "Q"
     assert ws.approvals.inbox(sam) == []
+    assert (ws.approvals.pending_count(mia), ws.approvals.pending_count(sam)) == (1, 0)
     done = ws.approvals.approve(request["id"], user=mia, comment="fine")
     assert done["status"] == "approved" and ws.approvals.inbox(office["max"]) == []
     saved = ws.records.get("quote", record["id"])
@@ -214,10 +215,11 @@ def test_delegation_in_and_out_of_its_period(office: dict[str, Any]) -> None:
     request = ws.approvals.submit("quote", quote(office)["id"], user=sam)
     assert [r["id"] for r in ws.approvals.inbox(office["bea"])] == [request["id"]]
     assert ws.approvals.inbox(ada) == []
+    assert (ws.approvals.pending_count(office["bea"]), ws.approvals.pending_count(ada)) == (1, 0)
     with pytest.raises(PermissionDenied):
         ws.approvals.approve(request["id"], user=ada)  # not yet her period
     done = ws.approvals.approve(request["id"], user=office["bea"])
-    assert done["status"] == "approved"
+    assert done["status"] == "approved" and ws.approvals.pending_count(office["bea"]) == 0
     assert done["decisions"][0]["on_behalf_of"] == mia.id
 
 
