@@ -26,10 +26,17 @@ from ..i18n import (
     label,
 )
 
+
+def N_(message: str) -> str:
+    """Marks a string for the translation catalogue; :func:`gettext` translates it later."""
+    return message
+
+
 #: The system fields' labels, translated like the rest of the platform's text.
-SYSTEM_LABELS = {"id": "ID", "state": "State", "owner_id": "Owner", "created_at": "Created",
-                 "updated_at": "Updated", "created_by": "Created by",
-                 "updated_by": "Updated by", "version": "Version"}
+SYSTEM_LABELS = {"id": N_("ID"), "state": N_("State"), "owner_id": N_("Owner"),
+                 "created_at": N_("Created"), "updated_at": N_("Updated"),
+                 "created_by": N_("Created by"), "updated_by": N_("Updated by"),
+                 "version": N_("Version")}
 
 
 def the_user() -> User:
