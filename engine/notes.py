@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from .accounts import User
 from .errors import ValidationError
 from .fieldtypes import text_problem
-from .store import Note, utcnow
+from .store import Note, OutboxMessage, utcnow
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -51,4 +51,17 @@ class NoteService:
                                                       Note.record_id == record_id)
                                 .order_by(Note.id.desc())).mappings().all()
         return [{"id": r["id"], "body": r["body"], "author_id": r["author_id"],
+                 "at": r["created_at"].isoformat() + "Z"} for r in rows]
+
+    def emails_for_record(self, entity: str, record_id: str, *, user: User | None = None
+                          ) -> list[dict[str, Any]]:
+        """The emails rules sent (or kept in the outbox) about a record, newest first, for
+        its timeline. :raises NotFound: as :meth:`add`."""
+        with self.ws.reading() as conn:
+            self.ws.records.get(entity, record_id, user=user)
+            rows = conn.execute(sa.select(OutboxMessage).where(
+                OutboxMessage.entity == entity, OutboxMessage.record_id == record_id)
+                .order_by(OutboxMessage.id.desc())).mappings().all()
+        return [{"id": r["id"], "to": list(r["to"] or []), "subject": r["subject"],
+                 "body": r["body"], "status": r["status"],
                  "at": r["created_at"].isoformat() + "Z"} for r in rows]
