@@ -25,7 +25,8 @@ FORM = {"kind": "form", "name": "deal_form", "label": {"en": "Deal"}, "entity": 
                                 "fields": ["title", "amount", "stage"]}]},
                  {"label": {"en": "More"}, "sections": [{"fields": ["notes", "close_date"]}]}],
         "rules": {"close_date": {"visible": 'stage == "won"', "required": 'stage == "won"'},
-                  "amount": {"read_only": "stage == \"lost\""}}}
+                  "amount": {"read_only": "stage == \"lost\""},
+                  "notes": {"visible": "amount > 1000"}}}
 BOARD = {"kind": "dashboard", "name": "sales", "label": {"en": "Sales"}, "roles": ["admin"],
          "cards": [{"type": "number", "entity": "deal", "filter": 'stage == "won"',
                     "metric": "sum:amount"},
@@ -52,6 +53,8 @@ def test_views_forms_and_dashboards_compile_onto_the_catalog(sales: Workspace) -
         "visible": True, "required": True, "read_only": False}
     assert form.flags({"stage": "lost"})["close_date"]["visible"] is False
     assert form.flags({"stage": "lost"})["amount"]["read_only"] is True
+    assert form.flags({"amount": 5000})["notes"]["visible"] is True
+    assert form.flags({"amount": "50a"})["notes"]["visible"] is False  # typing, not a number yet
     board = catalog.dashboards["sales"]
     assert [c.type for c in board.cards] == ["number", "bar", "table"]
     assert board.roles == {"admin"} and board.cards[0].metric == "sum:amount"

@@ -166,6 +166,15 @@ def bind_rules(entity: Entity, catalog: Catalog | None,
 FLAGS = ("visible", "required", "read_only")
 
 
+def _holds(condition: Evaluator, record: Mapping[str, Any], env: Env) -> bool:
+    """Whether a form's condition holds for what the user has typed so far: a value not
+    yet of its field's type (``"12a"`` in a number) makes it unknown, which is false."""
+    try:
+        return condition(record, env) is True
+    except (TypeError, ValueError, ArithmeticError):
+        return False
+
+
 def compile_flags(rules: EntityRules, fields: Mapping[str, Mapping[str, Any]]
                   ) -> Callable[[Mapping[str, Any], Env], dict[str, dict[str, bool]]]:
     """A form's conditional flags, compiled: ``{"discount": {"visible": "stage ==
@@ -190,7 +199,7 @@ def compile_flags(rules: EntityRules, fields: Mapping[str, Mapping[str, Any]]
         env = env or Env()
         answer = {}
         for name, flags in compiled.items():
-            values = {flag: flags[flag](record, env) is True for flag in flags}
+            values = {flag: _holds(flags[flag], record, env) for flag in flags}
             answer[name] = {"visible": values.get("visible", "visible" not in flags),
                             "required": values.get("required", False),
                             "read_only": values.get("read_only", False)}
