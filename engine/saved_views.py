@@ -36,16 +36,24 @@ class SavedViewService:
             "must be at most 200 characters" if len(name) > 200 else None)
         if problem:
             raise ValidationError([("name", problem)])
+        for key, names in (("columns", columns), ("sort", sort)):
+            if names is not None and not (isinstance(names, list | tuple)
+                                          and all(isinstance(n, str) for n in names)):
+                raise ValidationError([(key, "must be a list of field names")])
         query = self.ws.query(entity, user=user)
+        workflow = query.entity.workflow is not None
         try:
             if filter is not None:
                 query = query.filter(filter)
             if sort:
                 query = query.sort(*sort)
             if columns:
-                query.fields(*columns)
+                # A list shows the workflow state as a column, though no query selects it
+                # by name (every record carries it).
+                query.fields(*[c for c in columns if c != "state" or not workflow])
         except QueryError as exc:
-            raise ValidationError([(key, message) for key, messages in exc.errors.items()
+            raise ValidationError([("columns" if key == "fields" else key, message)
+                                   for key, messages in exc.errors.items()
                                    for message in messages]) from None
         definition = {"columns": columns or None, "filter": filter, "sort": sort or None}
         with self.ws.transaction() as conn:
