@@ -148,7 +148,7 @@ def run_database(kind: str, url: str, deals: int) -> list[Figure]:
                               ">= 0.5", api_time / screen_time >= 0.5))
         view = get(screen, f"/app/account/{account}").decode()
         for entity in RELATED:
-            assert f"/app/{entity}/new?account={account}" in view, f"no related {entity} list"
+            assert f'data-related="{entity}.account"' in view, f"no related {entity} list"
 
         def api_record() -> None:
             get(api, f"/api/v1/records/account/{account}", headers)

@@ -154,6 +154,9 @@ class Workspace:
         #: The write transaction open in this context (thread, task), for joining it.
         self._open: ContextVar[sa.Connection | None] = ContextVar(f"blocks_tx_{id(self)}",
                                                                   default=None)
+        #: The read snapshot open in this context (see :meth:`snapshot`).
+        self._snapshot: ContextVar[sa.Connection | None] = ContextVar(
+            f"blocks_snapshot_{id(self)}", default=None)
         Base.metadata.create_all(self.engine)
         self.metadata = MetadataService(self)
         self.records = RecordService(self)
@@ -232,10 +235,31 @@ class Workspace:
             conn.info.setdefault(_AFTER_COMMIT, []).append(work)
 
     @contextmanager
+    def snapshot(self) -> Iterator[sa.Connection]:
+        """A read transaction that every read in this context joins, until it ends.
+
+        A screen asks the engine twenty questions (the records, their references' titles,
+        counts, views, the catalog); inside a snapshot they share one connection, one
+        catalog check and one consistent view of the data. Writes do not join it: a
+        :meth:`transaction` opened inside still opens its own.
+        """
+        joined = self._open.get() or self._snapshot.get()
+        if joined is not None:
+            yield joined
+            return
+        with self.engine.connect() as conn, conn.begin():
+            token = self._snapshot.set(conn)
+            try:
+                yield conn
+            finally:
+                self._snapshot.reset(token)
+
+    @contextmanager
     def reading(self) -> Iterator[sa.Connection]:
         """A read-only connection with one consistent snapshot (inside a write
-        transaction, that transaction, so a read sees what it wrote)."""
-        joined = self._open.get()
+        transaction, that transaction, so a read sees what it wrote; inside a
+        :meth:`snapshot`, the snapshot)."""
+        joined = self._open.get() or self._snapshot.get()
         if joined is not None:
             yield joined
             return

@@ -29,6 +29,7 @@ from babel import Locale, numbers
 from babel import dates as babel_dates
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import NumberPattern
 from babel.support import Translations
 from flask import Flask, g, has_request_context, request
 
@@ -101,17 +102,34 @@ def label(labels: Any, fallback: str) -> str:
                or next(iter(labels.values()), None) or fallback)
 
 
+@functools.cache
+def _locale_of(language: str) -> Locale:
+    return Locale.parse(language)
+
+
 def _locale() -> Locale:
-    return Locale.parse(current_language())
+    return _locale_of(current_language())
+
+
+@functools.cache
+def _pattern(language: str, kind: str, scale: int | None = None) -> NumberPattern:
+    """A locale's number pattern, parsed once: a list page formats hundreds of values, and
+    Babel looks the pattern up and parses it again on every call."""
+    locale = _locale_of(language)
+    if kind == "currency":
+        return locale.currency_formats["standard"]
+    if scale is None:
+        return locale.decimal_formats[None]
+    return numbers.parse_pattern("#,##0" + ("." + "0" * scale if scale else ""))
 
 
 def format_number(value: Any, scale: int | None = None) -> str:
     """``1234.5`` as ``1,234.5`` (en) or ``1,234.5`` (zh); ``scale`` fixes the decimals."""
     if value is None or isinstance(value, bool):
         return ""
-    number = Decimal(str(value))
-    pattern = None if scale is None else "#,##0" + ("." + "0" * scale if scale else "")
-    return numbers.format_decimal(number, format=pattern, locale=_locale())
+    language = current_language()
+    return _pattern(language, "decimal", scale).apply(Decimal(str(value)),
+                                                        _locale_of(language))
 
 
 def format_money(value: Any, currency: str | None) -> str:
@@ -120,7 +138,10 @@ def format_money(value: Any, currency: str | None) -> str:
         return ""
     if not currency:
         return format_number(value, 2)
-    return numbers.format_currency(Decimal(str(value)), currency, locale=_locale())
+    language = current_language()
+    return _pattern(language, "currency").apply(
+        Decimal(str(value)), _locale_of(language), currency=currency,
+        currency_digits=True)
 
 
 def format_percent(value: Any) -> str:

@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 from blockscrm.engine import BlocksError
 
 from ..auth import current_user
+from ..extension import current_workspace
 from ..problems import status_of
 
 bp = Blueprint("screens", __name__, url_prefix="/app")
@@ -24,7 +25,19 @@ bp = Blueprint("screens", __name__, url_prefix="/app")
 def _logged_in() -> Response | None:
     if current_user() is None:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if request.method in ("GET", "HEAD"):
+        # A page only reads: its many reads share one snapshot (see Workspace.snapshot).
+        g.snapshot = current_workspace().snapshot()
+        g.snapshot.__enter__()
     return None
+
+
+@bp.teardown_request
+def _end_snapshot(error: BaseException | None) -> None:
+    snapshot = g.pop("snapshot", None)
+    if snapshot is not None:
+        snapshot.__exit__(type(error) if error else None, error,
+                          error.__traceback__ if error else None)
 
 
 @bp.errorhandler(BlocksError)

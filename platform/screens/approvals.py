@@ -12,7 +12,7 @@ from blockscrm.engine.errors import BlocksError
 from ..extension import current_workspace
 from ..i18n import gettext
 from . import bp
-from .helpers import navigation, record_title, the_user
+from .helpers import current_catalog, navigation, record_title, the_user
 
 DECISIONS = ("approve", "reject", "recall")
 
@@ -21,7 +21,7 @@ DECISIONS = ("approve", "reject", "recall")
 def inbox() -> str:
     user = the_user()
     ws = current_workspace()
-    catalog = ws.catalog()
+    catalog = current_catalog()
     items = ws.approvals.inbox(user)
     for item in items:
         entity = catalog.entities.get(item["entity"])

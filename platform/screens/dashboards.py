@@ -23,6 +23,7 @@ from ..extension import current_workspace
 from ..i18n import format_money, format_number, gettext, label
 from . import bp
 from .helpers import (
+    current_catalog,
     display,
     field_label,
     navigation,
@@ -43,7 +44,7 @@ def dashboard(name: str) -> str:
     """The dashboard's cards, each computed as the viewer; one meant for other roles is
     refused."""
     user = the_user()
-    catalog = current_workspace().catalog()
+    catalog = current_catalog()
     board = catalog.dashboards.get(name)
     if board is None:
         raise NotFound(gettext("There is no dashboard named %(name)s.", name=name))
@@ -62,7 +63,7 @@ def _card(entity: Entity, card: Card, user: User, index: int) -> dict[str, Any]:
     shown: dict[str, Any] = {"id": f"card-{index}", "type": card.type,
                              "title": label(card.title, entity.name), "width": card.width,
                              "entity": entity.name, "available": False}
-    catalog = current_workspace().catalog()
+    catalog = current_catalog()
     if grant_for(user, entity, catalog).read is None:
         return shown
     try:

@@ -21,7 +21,7 @@ from flask import g, get_template_attribute, jsonify, redirect, render_template,
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from blockscrm.engine import Catalog, Entity, User
+from blockscrm.engine import Entity, User
 from blockscrm.engine.access import Grant, grant_for
 from blockscrm.engine.errors import (
     ActionFailed,
@@ -40,6 +40,7 @@ from ..extension import current_workspace
 from ..i18n import current_language, gettext, label, time_zone
 from . import bp
 from .helpers import (
+    current_catalog,
     field_label,
     layout,
     navigation,
@@ -177,20 +178,12 @@ def form_flags(entity: str) -> Response:
 # --- reading the form -------------------------------------------------------------------
 
 
-def _catalog() -> Catalog:
-    """The published metadata, read once per request (each read checks its version)."""
-    if "forms_catalog" not in g:
-        g.forms_catalog = current_workspace().catalog()
-    catalog: Catalog = g.forms_catalog
-    return catalog
-
-
 def _entity(name: str) -> Entity:
-    return _catalog().entity(name)
+    return current_catalog().entity(name)
 
 
 def _grant(ent: Entity, user: User) -> Grant:
-    return grant_for(user, ent, _catalog())
+    return grant_for(user, ent, current_catalog())
 
 
 def _layout(ent: Entity, user: User) -> list[dict[str, Any]]:
@@ -369,7 +362,7 @@ def _to_utc(value: str) -> str:
 def _flags(ent: Entity, user: User, record: Mapping[str, Any]) -> Flags:
     """The form rules' flags for this record. Values not yet of their field's type (text in
     a number field) are left out: the rules see them as empty until they are."""
-    form = _catalog().form_for(ent.name)
+    form = current_catalog().form_for(ent.name)
     if form is None:
         return {}
     typed = {k: v for k, v in record.items() if _fits(ent, k, v)}
@@ -541,7 +534,7 @@ def _lookup_hits(target: str, text: str, user: User) -> list[dict[str, str]]:
     (a prefix finds them, which full-text search on PostgreSQL would not), then the
     entity's full-text search over its other fields."""
     ws = current_workspace()
-    ent = _catalog().entity(target)
+    ent = current_catalog().entity(target)
     shown = title_field(ent)
     found: dict[str, dict[str, Any]] = {}
     queries = []

@@ -3,16 +3,17 @@ shown for the user (formatted, linked, sanitised, escaped)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import nh3
-from flask import url_for
+from flask import g, url_for
 from markupsafe import Markup, escape
 
 from blockscrm.engine import Entity, User
 from blockscrm.engine.access import grant_for
 from blockscrm.engine.errors import BlocksError
+from blockscrm.engine.workspace import Catalog
 
 from ..auth import current_user
 from ..extension import current_workspace
@@ -39,6 +40,15 @@ SYSTEM_LABELS = {"id": N_("ID"), "state": N_("State"), "owner_id": N_("Owner"),
                  "version": N_("Version")}
 
 
+def current_catalog() -> Catalog:
+    """The published metadata for this request: checked once, however many parts of the
+    page ask (a publish lands between two pages, never within one)."""
+    if "catalog" not in g:
+        g.catalog = current_workspace().catalog()
+    found: Catalog = g.catalog
+    return found
+
+
 def the_user() -> User:
     """The logged-in user (the blueprint lets no one else in)."""
     user = current_user()
@@ -48,7 +58,7 @@ def the_user() -> User:
 
 def navigation(user: User) -> dict[str, list[dict[str, str]]]:
     """The entities the user may read and the dashboards meant for their roles, by label."""
-    catalog = current_workspace().catalog()
+    catalog = current_catalog()
     entities = [{"name": e.name, "label": label(e.label, e.name)}
                 for e in catalog.entities.values()
                 if grant_for(user, e, catalog).read is not None]
@@ -68,7 +78,7 @@ def field_label(entity: Entity, name: str) -> str:
 
 def visible_fields(entity: Entity, user: User, names: Iterable[str]) -> list[str]:
     """``names`` without those hidden from the user."""
-    hidden = grant_for(user, entity, current_workspace().catalog()).hidden
+    hidden = grant_for(user, entity, current_catalog()).hidden
     return [n for n in names if n not in hidden]
 
 
@@ -134,59 +144,114 @@ def state_label(entity: Entity, state: Any) -> str:
     return label(getattr(found, "label", None), str(state or ""))
 
 
+def record_url(entity: str, record_id: str) -> str:
+    """The record view's address: built once per entity and request, then completed with
+    each id (a list links every row)."""
+    prefixes = g.setdefault("record_urls", {})
+    if entity not in prefixes:
+        prefixes[entity] = url_for("screens.record_view", entity=entity, record_id="-")[:-1]
+    return f"{prefixes[entity]}{record_id}"
+
+
 def sanitize(html: str) -> Markup:
     """Rich text as HTML safe to show: nh3 (the Ammonia sanitiser) keeps formatting and
     links and drops scripts, handlers and styles."""
     return Markup(nh3.clean(html))
 
 
+Formatter = Callable[[Mapping[str, Any]], Markup]
+EMPTY = Markup("")
+
+
 def display(entity: Entity, name: str, record: Mapping[str, Any],
             titles: Mapping[str, str] | None = None) -> Markup:
     """One value of a record as the user reads it: formatted for their language, a
     reference as a link to its record, an option with its colour; everything escaped."""
-    value = record.get(name)
-    if value is None or value == "" or value == []:
-        return Markup("")
-    if name == "state":
-        return Markup('<span class="state">%s</span>') % state_label(entity, value)
-    if name in ("created_at", "updated_at"):
-        return escape(format_datetime(value))
+    return formatter(entity, name, titles)(record)
+
+
+def formatter(entity: Entity, name: str, titles: Mapping[str, str] | None = None
+              ) -> Formatter:
+    """:func:`display` for one field, decided once: a list shows the same column on every
+    row, so it asks for the field's formatter once and calls it per record."""
     found = entity.fields.get(name)
     kind = found.type.name if found is not None else "text"
+    if name == "state":
+        kind = "state"
+    elif name in ("created_at", "updated_at"):
+        kind = "datetime"
+    shown = _plain_formatter(entity, name, kind, found, titles or {})
+
+    def show(record: Mapping[str, Any]) -> Markup:
+        value = record.get(name)
+        if value is None or value == "" or value == []:
+            return EMPTY
+        return shown(value, record)
+
+    return show
+
+
+def _plain_formatter(entity: Entity, name: str, kind: str, found: Any,
+                     titles: Mapping[str, str]) -> Callable[[Any, Mapping[str, Any]], Markup]:
+    """How to show one non-empty value of a field of this kind."""
+    if kind == "state":
+        return _memo(lambda value, _: _state_chip(entity, value))
     if kind == "select":
-        text, color = option_label(entity, name, value)
-        return _chip(text, color)
+        return _memo(lambda value, _: _chip(*option_label(entity, name, value)))
     if kind in ("multi_select", "tags"):
-        return Markup(" ").join(_chip(*option_label(entity, name, v)) for v in value)
+        return lambda value, _: Markup(" ").join(
+            _chip(*option_label(entity, name, v)) for v in value)
     if kind == "boolean":
-        return Markup('<span aria-label="%s">%s</span>') % (
-            gettext("Yes") if value else gettext("No"), "✓" if value else "—")
-    if kind == "currency" and found is not None:
-        currency = found.schema.get("x-currency") or record.get(
-            found.schema.get("x-currency-field") or "")
-        return escape(format_money(value, currency))
+        yes = Markup('<span aria-label="%s">✓</span>') % gettext("Yes")
+        no = Markup('<span aria-label="%s">—</span>') % gettext("No")
+        return lambda value, _: yes if value else no
+    if kind == "currency":
+        fixed = found.schema.get("x-currency")
+        other = found.schema.get("x-currency-field") or ""
+        return lambda value, record: escape(format_money(value, fixed or record.get(other)))
     if kind == "percent":
-        return escape(format_percent(value))
+        return lambda value, _: escape(format_percent(value))
     if kind in ("integer", "decimal"):
-        return escape(format_number(value))
+        return lambda value, _: escape(format_number(value))
     if kind == "date":
-        return escape(format_date(value))
+        return _memo(lambda value, _: escape(format_date(value)))
     if kind == "datetime":
-        return escape(format_datetime(value))
-    if kind == "reference" and found is not None and found.ref:
-        title = (titles or {}).get(value, value)
-        return Markup('<a href="%s">%s</a>') % (
-            url_for("screens.record_view", entity=found.ref, record_id=value), title)
+        return lambda value, _: escape(format_datetime(value))
+    if kind == "reference" and found.ref:
+        return lambda value, _: Markup('<a href="%s">%s</a>') % (
+            record_url(found.ref, value), titles.get(value, value))
     if kind == "rich_text":
-        return sanitize(str(value))
+        return lambda value, _: sanitize(str(value))
     if kind == "url":
-        return Markup('<a href="%s" rel="noopener noreferrer" target="_blank">%s</a>') % (
+        return lambda value, _: Markup(
+            '<a href="%s" rel="noopener noreferrer" target="_blank">%s</a>') % (
             value if str(value).startswith(("http://", "https://")) else "#", value)
     if kind == "email":
-        return Markup('<a href="mailto:%s">%s</a>') % (value, value)
-    if kind in ("json", "formula") and not isinstance(value, (str, int, float)):
-        return escape(str(value))
-    return escape(str(value))
+        return lambda value, _: Markup('<a href="mailto:%s">%s</a>') % (value, value)
+    return lambda value, _: escape(str(value))
+
+
+def _memo(show: Callable[[Any, Mapping[str, Any]], Markup]
+          ) -> Callable[[Any, Mapping[str, Any]], Markup]:
+    """For values that repeat down a column (options, states, dates): each shown once."""
+    seen: dict[Any, Markup] = {}
+
+    def shown(value: Any, record: Mapping[str, Any]) -> Markup:
+        if value not in seen:
+            seen[value] = show(value, record)
+        return seen[value]
+
+    return shown
+
+
+def _state_chip(entity: Entity, value: Any) -> Markup:
+    workflow = entity.workflow
+    state = workflow.states.get(value) if workflow is not None else None
+    color = getattr(state, "color", None)
+    if color:
+        return Markup('<span class="state" style="--chip: %s">%s</span>') % (
+            color, state_label(entity, value))
+    return Markup('<span class="state">%s</span>') % state_label(entity, value)
 
 
 def _chip(text: str, color: str | None) -> Markup:
@@ -199,7 +264,7 @@ def layout(entity: Entity, user: User) -> list[dict[str, Any]]:
     """The record's form layout for this user: ``[{"label", "sections": [{"label",
     "columns", "fields"}]}]`` from the entity's form definition (else every field, two
     columns), without the fields hidden from the user."""
-    form = current_workspace().catalog().form_for(entity.name)
+    form = current_catalog().form_for(entity.name)
     if form is not None:
         tabs = form.tabs
     else:

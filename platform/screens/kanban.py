@@ -23,6 +23,7 @@ from ..i18n import format_money, format_number, gettext, label
 from ..problems import status_of
 from . import bp
 from .helpers import (
+    current_catalog,
     default_columns,
     field_label,
     navigation,
@@ -60,7 +61,7 @@ class Board:
 def board_for(entity: Entity, user: User) -> Board | None:
     """The board from the entity's view (its kanban), else by workflow state, else by its
     first select field; None when there is nothing to group by (or it is hidden)."""
-    view = current_workspace().catalog().view_for(entity.name)
+    view = current_catalog().view_for(entity.name)
     if view is not None and view.kanban_group:
         group, fields, total = view.kanban_group, view.kanban_fields, view.kanban_sum
     else:
@@ -70,7 +71,7 @@ def board_for(entity: Entity, user: User) -> Board | None:
         fields = tuple(n for n in default_columns(entity, user)
                        if n not in (group, title, "state"))[:3]
         total = next((n for n, f in entity.fields.items() if f.type.name == "currency"), None)
-    hidden = grant_for(user, entity, current_workspace().catalog()).hidden
+    hidden = grant_for(user, entity, current_catalog()).hidden
     if group is None or group in hidden:
         return None
     return Board(group, tuple(visible_fields(entity, user, fields)),
@@ -174,7 +175,7 @@ def _fill(entity: Entity, board: Board, user: User, columns: list[dict[str, Any]
 def kanban(entity: str) -> tuple[str, int]:
     """The board; an entity with nothing to group by gets a page that says so."""
     user = the_user()
-    ent = current_workspace().catalog().entity(entity)
+    ent = current_catalog().entity(entity)
     current_workspace().query(entity, user=user)  # refuses one who may not read it
     title = label(ent.label, ent.name)
     board = board_for(ent, user)
@@ -204,9 +205,8 @@ def kanban_move(entity: str, record_id: str) -> tuple[Response, int]:
     required fields from the form, else a 422 listing them), or a new value of the select
     field. Answers every column's count and sum, or why the move was refused."""
     user = the_user()
-    ws = current_workspace()
     try:
-        ent = ws.catalog().entity(entity)
+        ent = current_catalog().entity(entity)
         board = board_for(ent, user)
         if board is None:
             return _refused(gettext("There is no kanban board for this entity."), 404)

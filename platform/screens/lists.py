@@ -48,12 +48,15 @@ from ..extension import current_workspace
 from ..i18n import gettext, label, ngettext
 from . import bp
 from .helpers import (
+    current_catalog,
     default_columns,
     field_label,
+    formatter,
     navigation,
     option_label,
     parse_input,
     record_title,
+    record_url,
     reference_titles,
     state_label,
     the_user,
@@ -445,7 +448,7 @@ def list_view(entity: str) -> Response | tuple[str, int]:
     """One page of an entity's records. A submitted filter builder (``b``) becomes the
     ``filter`` parameter (a JSON tree) and the page is shown again at its address."""
     user = the_user()
-    ent = current_workspace().catalog().entity(entity)
+    ent = current_catalog().entity(entity)
     state = ListState.read(request.args)
     if "b" in request.args:
         specs = filter_fields(ent, user)
@@ -472,11 +475,14 @@ def render_list(listing: Listing, state: ListState, *, status: int = 200,
     join, rows, row_errors = builder or ((rows_of or ("and", []))[0],
                                          (rows_of or ("and", []))[1], {})
     items = page.items if page is not None else []
+    titles = reference_titles(ent, items, listing.columns, user)
+    shown = [formatter(ent, name, titles) for name in listing.columns]
+    lines = [{"id": r["id"], "url": record_url(ent.name, r["id"]),
+              "cells": [show(r) for show in shown]} for r in items]
     return render_template(
         "app/list.html", nav=navigation(user), entity=ent, title=label(ent.label, ent.name),
         state=state, url=lambda **changes: state.url(ent.name, **changes),
-        columns=_header(listing, state), page=page, items=items,
-        titles=reference_titles(ent, items, listing.columns, user),
+        columns=_header(listing, state), page=page, lines=lines,
         error=_error_text(listing.error) if listing.error else None,
         views=_views(listing, state), chips=_chips(listing, state, rows_of, specs),
         filter_text=_filter_text(listing, state), filter_open=bool(
@@ -661,7 +667,7 @@ def list_bulk(entity: str) -> Response | str:
     user; then back to the list with how many succeeded and why each other one did not.
     Delete asks for confirmation first."""
     user = the_user()
-    ent = current_workspace().catalog().entity(entity)
+    ent = current_catalog().entity(entity)
     form = request.form
     back = _back(form.get("back"), ent)
     ids = list(dict.fromkeys(i for i in form.getlist("ids") if i))
@@ -704,7 +710,7 @@ def _action(ent: Entity, action: str, form: Any, user: User
     records = current_workspace().records
     if action == "update":
         name = form.get("field", "")
-        grant = grant_for(user, ent, current_workspace().catalog())
+        grant = grant_for(user, ent, current_catalog())
         if name not in updatable(ent, grant):
             raise ValueError(gettext("Choose a field to set."))
         value = parse_input(ent, name, MultiDict([(name, v) for v in form.getlist("value")]))
@@ -761,7 +767,7 @@ def _titles(ent: Entity, ids: list[str], user: User) -> dict[str, str]:
     query = current_workspace().query(ent.name, user=user).filter(
         {"in": [{"var": "id"}, ids]}).limit(min(len(ids), 1000))
     shown = title_field(ent)
-    if shown and shown not in grant_for(user, ent, current_workspace().catalog()).hidden:
+    if shown and shown not in grant_for(user, ent, current_catalog()).hidden:
         query = query.fields(shown)
     return {r["id"]: record_title(ent, r) for r in query.page().items}
 
@@ -785,7 +791,7 @@ def list_export(entity: str) -> Response:
     :raises PermissionDenied: the user may not export the entity (a 403 page).
     """
     user = the_user()
-    ent = current_workspace().catalog().entity(entity)
+    ent = current_catalog().entity(entity)
     listing = open_listing(ent, ListState.read(request.args), user)
     if listing.error is not None or listing.query is None:
         raise listing.error or QueryError({"filter": ["refused"]})

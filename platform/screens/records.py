@@ -28,6 +28,7 @@ from ..extension import current_workspace
 from ..i18n import format_datetime, gettext, label
 from . import bp
 from .helpers import (
+    current_catalog,
     default_columns,
     display,
     field_label,
@@ -67,7 +68,7 @@ def take_transition(entity: str, record_id: str, name: str) -> Response | tuple[
     the engine's reason (and the dialog, open, keeping what the user typed)."""
     user = the_user()
     ws = current_workspace()
-    ent = ws.catalog().entity(entity)
+    ent = current_catalog().entity(entity)
     step = ent.workflow.transitions.get(name) if ent.workflow is not None else None
     asked = [n for n in request.form.getlist("ask") if step is not None and n in step.require]
     values = {n: parse_input(ent, n, request.form) for n in asked}
@@ -110,7 +111,7 @@ def delete_record(entity: str, record_id: str) -> Response:
     """Delete, then back to the entity's list; a refusal (a restricting reference, a
     pending approval, a stale version) stays on the record with the reason."""
     ws = current_workspace()
-    ent = ws.catalog().entity(entity)
+    ent = current_catalog().entity(entity)
     try:
         ws.records.delete(entity, record_id, version=_version(), user=the_user())
     except NotFound:
@@ -144,7 +145,7 @@ def _page(entity: str, record_id: str, *, failed: Mapping[str, Any] | None = Non
     the engine refused."""
     user = the_user()
     ws = current_workspace()
-    catalog = ws.catalog()
+    catalog = current_catalog()
     ent = catalog.entity(entity)
     record = ws.records.get(entity, record_id, user=user)
     grant = grant_for(user, ent, catalog)
@@ -171,7 +172,7 @@ def _page(entity: str, record_id: str, *, failed: Mapping[str, Any] | None = Non
 
 def _tabs(ent: Entity, user: User, record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The form layout, without the fields its conditions hide for this record."""
-    form = current_workspace().catalog().form_for(ent.name)
+    form = current_catalog().form_for(ent.name)
     flags = form.flags(record, Env(user=user.rule_values())) if form is not None else {}
     hidden = {n for n, f in flags.items() if not f.get("visible", True)}
     tabs = []
@@ -274,7 +275,7 @@ def _approval(ws: Any, ent: Entity, record: Mapping[str, Any], user: User, peopl
 def _related(ws: Any, ent: Entity, record_id: str, user: User) -> list[dict[str, Any]]:
     """For each reference field pointing at this entity, the first records that point at
     this record, as the user may read them (an entity they may not read is left out)."""
-    catalog = ws.catalog()
+    catalog = current_catalog()
     answer = []
     sources = catalog.references_to(ent.name)
     twice = {e.name for e, _ in sources if sum(1 for o, _ in sources if o.name == e.name) > 1}
@@ -340,7 +341,7 @@ def _result(ent: Entity, result: Any) -> Markup:
 
 
 def _rule_label(name: str) -> str:
-    document = current_workspace().catalog().documents.get(("automation", name)) or {}
+    document = current_catalog().documents.get(("automation", name)) or {}
     return label(document.get("label"), name)
 
 
@@ -460,7 +461,7 @@ class People:
         if kind == "automation" and name:
             return gettext("Rule %(rule)s", rule=_rule_label(name))
         if kind == "approval" and name:
-            document = current_workspace().catalog().documents.get(("approval", name)) or {}
+            document = current_catalog().documents.get(("approval", name)) or {}
             return gettext("Approval %(approval)s", approval=label(document.get("label"), name))
         try:
             found = current_workspace().accounts.user(actor)

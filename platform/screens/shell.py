@@ -13,7 +13,7 @@ from blockscrm.engine.errors import BlocksError, ValidationError
 from ..extension import current_workspace
 from ..i18n import gettext
 from . import bp
-from .helpers import navigation, record_title, the_user, title_field
+from .helpers import current_catalog, navigation, record_title, the_user, title_field
 
 #: Records shown per entity in the search's answer.
 SEARCH_HITS = 5
@@ -45,7 +45,7 @@ def search() -> str:
     groups = []
     nav = navigation(user)
     if text:
-        catalog = ws.catalog()
+        catalog = current_catalog()
         for item in nav["entities"]:
             entity = catalog.entity(item["name"])
             if not entity.search_fields:
