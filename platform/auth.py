@@ -26,7 +26,6 @@ from werkzeug.wrappers import Response
 
 from blockscrm.engine import (
     AuthenticationFailed,
-    NotFound,
     TooManyAttempts,
     User,
     ValidationError,
@@ -74,11 +73,7 @@ def _identify() -> Response | None:
         return None
     user_id = session.get("user_id")
     if user_id:
-        try:
-            user: User | None = ws.accounts.user(user_id)
-        except NotFound:
-            user = None
-        g.user = user if user is not None and user.active else None
+        g.user = ws.accounts.active_user(user_id)
         if g.user is None:
             session.clear()
     if g.user is None and request.path.startswith("/api/") and request.path not in PUBLIC:

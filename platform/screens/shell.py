@@ -19,15 +19,13 @@ from .helpers import current_catalog, navigation, record_title, the_user, title_
 SEARCH_HITS = 5
 
 
-@bp.app_template_global()
-def shell_counts() -> dict[str, int]:
-    """What waits for the user, for the header's badges (once per request)."""
-    if "shell_counts" not in g:
-        ws, user = current_workspace(), the_user()
-        g.shell_counts = {"approvals": ws.approvals.pending_count(user),
-                          "notifications": ws.accounts.notifications(user, limit=0)["unread"]}
-    counts: dict[str, int] = g.shell_counts
-    return counts
+@bp.get("/counts")
+def counts() -> str:
+    """The header's badges: what waits for the user. Pages load them after they show."""
+    ws, user = current_workspace(), the_user()
+    figures = {"approvals": ws.approvals.pending_count(user),
+               "notifications": ws.accounts.notifications(user, limit=0)["unread"]}
+    return render_template("app/_counts.html", counts=figures)
 
 
 @bp.get("/")
