@@ -63,6 +63,7 @@ from .helpers import (
     title_field,
     visible_fields,
 )
+from .kanban import board_for
 
 PAGE = 50
 #: Records one bulk action may touch (one engine call each).
@@ -500,6 +501,7 @@ def render_list(listing: Listing, state: ListState, *, status: int = 200,
                 "errors": save_errors or {}, "name": save_name},
         export_url=url_for("screens.list_export", entity=ent.name, **state.params())
         if listing.grant.export else None,
+        can_create=listing.grant.create, has_board=board_for(ent, user) is not None,
         searchable=bool([n for n in ent.search_fields if n not in listing.grant.hidden]),
         back=request.full_path.rstrip("?") if request.method == "GET"
         else state.url(ent.name)), status
