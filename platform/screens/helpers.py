@@ -3,6 +3,7 @@ shown for the user (formatted, linked, sanitised, escaped)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -47,6 +48,21 @@ def current_catalog() -> Catalog:
         g.catalog = current_workspace().catalog()
     found: Catalog = g.catalog
     return found
+
+
+#: The largest id or version a column holds (BIGINT); past it nothing can match.
+MAX_ID = 2**63 - 1
+COLOR = re.compile(r"#[0-9A-Fa-f]{3,8}|[a-z]{3,20}|(rgb|hsl)a?\([0-9., %]{1,40}\)")
+
+
+def parse_id(raw: Any) -> int | None:
+    """A positive id or version from a request (``"12"``), else None: digits in other
+    scripts (``"²"``) and numbers past 64 bits are no id, and must not reach the database."""
+    text = str(raw or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
 
 
 def the_user() -> User:
@@ -134,8 +150,26 @@ def option_label(entity: Entity, name: str, value: Any) -> tuple[str, str | None
     """A select option's label and colour."""
     found = entity.fields.get(name)
     options = (found.schema.get("x-options") or {}) if found else {}
-    option = options.get(value) or {}
-    return label(option.get("label"), str(value)), option.get("color")
+    option = (options.get(value) if isinstance(value, str) else None) or {}
+    return label(option.get("label"), str(value)), safe_color(option.get("color"))
+
+
+def select_options(entity: Entity, name: str) -> list[Any]:
+    """A select's (or multi-select's) values in their order: ``x-options``, else the
+    ``enum`` (of the field, or of its items)."""
+    found = entity.fields.get(name)
+    if found is None:
+        return []
+    schema = found.schema
+    items = schema.get("items") if isinstance(schema.get("items"), Mapping) else {}
+    return list(schema.get("x-options") or schema.get("enum") or (items or {}).get("enum")
+                or [])
+
+
+def safe_color(color: Any) -> str | None:
+    """A colour fit for a ``style`` attribute (a name, ``#hex``, ``rgb(…)``), else None:
+    metadata must not smuggle other CSS into the page."""
+    return color if isinstance(color, str) and COLOR.fullmatch(color) else None
 
 
 def state_label(entity: Entity, state: Any) -> str:
@@ -186,7 +220,12 @@ def formatter(entity: Entity, name: str, titles: Mapping[str, str] | None = None
         value = record.get(name)
         if value is None or value == "" or value == []:
             return EMPTY
-        return shown(value, record)
+        try:
+            return shown(value, record)
+        except (ValueError, TypeError, ArithmeticError, OverflowError):
+            # a value of another shape (an old audit entry from before the field's type
+            # changed, a date past what the user's time zone can show): as it is
+            return escape(str(value))
 
     return show
 
@@ -247,7 +286,7 @@ def _memo(show: Callable[[Any, Mapping[str, Any]], Markup]
 def _state_chip(entity: Entity, value: Any) -> Markup:
     workflow = entity.workflow
     state = workflow.states.get(value) if workflow is not None else None
-    color = getattr(state, "color", None)
+    color = safe_color(getattr(state, "color", None))
     if color:
         return Markup('<span class="state" style="--chip: %s">%s</span>') % (
             color, state_label(entity, value))
