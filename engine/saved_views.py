@@ -75,6 +75,8 @@ class SavedViewService:
 
     def get(self, user: User, view_id: int) -> dict[str, Any]:
         """:raises NotFound: no such view, or another user's personal one."""
+        if not isinstance(view_id, int) or not 0 < view_id < 2**31:
+            raise NotFound(f"no saved view {view_id}")
         with self.ws.reading() as conn:
             row = conn.execute(sa.select(SavedView).where(SavedView.id == view_id)
                                ).mappings().first()
@@ -82,13 +84,16 @@ class SavedViewService:
             raise NotFound(f"no saved view {view_id}")
         return _view(row)
 
-    def delete(self, user: User, view_id: int) -> None:
-        """Its owner or an admin may delete a view. :raises PermissionDenied, NotFound."""
+    def delete(self, user: User, view_id: int) -> dict[str, Any]:
+        """Its owner or an admin may delete a view; answers the view it deleted.
+
+        :raises PermissionDenied, NotFound:"""
         view = self.get(user, view_id)
         if view["owner_id"] != user.id and not user.is_admin:
             raise PermissionDenied("only its owner or an admin may delete this view")
         with self.ws.transaction() as conn:
             conn.execute(sa.delete(SavedView).where(SavedView.id == view_id))
+        return view
 
 
 def _view(row: Any) -> dict[str, Any]:

@@ -247,12 +247,17 @@ class Workspace:
         if joined is not None:
             yield joined
             return
-        with self.engine.connect() as conn, conn.begin():
-            token = self._snapshot.set(conn)
-            try:
-                yield conn
-            finally:
-                self._snapshot.reset(token)
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                # READ COMMITTED would let each statement see newer commits.
+                conn = conn.execution_options(isolation_level="REPEATABLE READ",
+                                              postgresql_readonly=True)
+            with conn.begin():
+                token = self._snapshot.set(conn)
+                try:
+                    yield conn
+                finally:
+                    self._snapshot.reset(token)
 
     @contextmanager
     def reading(self) -> Iterator[sa.Connection]:

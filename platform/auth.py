@@ -55,6 +55,15 @@ def init_app(app: Flask, workspace: Workspace) -> None:
     app.register_blueprint(bp)
 
 
+def local_target(target: str) -> str | None:
+    """``target`` when it is an address on this site's screens, else None: after login,
+    never send a user elsewhere (``//evil.example``, ``/\\evil.example`` and control
+    characters all lead off-site in some browser)."""
+    if not target.startswith("/app/") or "\\" in target or not target.isprintable():
+        return None
+    return target
+
+
 def current_user() -> User | None:
     """The caller of this request (None before login)."""
     return g.get("user")
@@ -168,9 +177,8 @@ def login() -> Any:
         else:
             session.clear()  # a new session id: no fixation
             session["user_id"] = user.id
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/") and not target.startswith("//")
-                            else url_for("screens.home"))
+            return redirect(local_target(request.args.get("next", ""))
+                            or url_for("screens.home"))
     return render_template("login.html", error=error,
                            username=request.form.get("username", "")), status
 

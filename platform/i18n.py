@@ -167,8 +167,11 @@ def format_datetime(value: Any) -> str:
         str(value).replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return babel_dates.format_datetime(moment, format="medium", tzinfo=time_zone(),
-                                       locale=_locale())
+    try:
+        return babel_dates.format_datetime(moment, format="medium", tzinfo=time_zone(),
+                                           locale=_locale())
+    except OverflowError:  # 9999-12-31T23:00Z is past the calendar east of UTC
+        return str(value)
 
 
 def init_app(app: Flask) -> None:

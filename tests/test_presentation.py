@@ -3,6 +3,7 @@ screens; and what the screens keep beside them (saved views, notes, preferences)
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -150,3 +151,17 @@ def test_a_user_sets_language_and_time_zone(sales: Workspace) -> None:
     with pytest.raises(ValidationError) as caught:
         sales.accounts.set_preferences("ann", language="chinese!", time_zone="Mars/Olympus")
     assert set(caught.value.errors) == {"language", "time_zone"}
+
+
+def test_a_snapshot_sees_one_state_of_the_data(sales: Workspace) -> None:
+    """Every read in a snapshot joins it, and a write committed meanwhile (here from
+    another thread) stays out of it until it ends, on both databases."""
+    sales.records.create("deal", {"title": "First"})
+    with sales.snapshot():
+        before = sales.query("deal").count().value
+        writer = threading.Thread(target=sales.records.create, args=("deal", {"title": "New"}))
+        writer.start()
+        writer.join()
+        assert sales.query("deal").count().value == before == 1
+        assert [d["title"] for d in sales.query("deal").page().items] == ["First"]
+    assert sales.query("deal").count().value == 2

@@ -54,10 +54,12 @@ from .helpers import (
     formatter,
     navigation,
     option_label,
+    parse_id,
     parse_input,
     record_title,
     record_url,
     reference_titles,
+    select_options,
     state_label,
     the_user,
     title_field,
@@ -90,9 +92,7 @@ class ListState:
 
     @classmethod
     def read(cls, args: Mapping[str, str]) -> ListState:
-        saved = (args.get("saved") or "").strip()
-        return cls(view=args.get("view") or None,
-                   saved=int(saved) if saved.isdigit() else None,
+        return cls(view=args.get("view") or None, saved=parse_id(args.get("saved")),
                    filter=args.get("filter"), sort=args.get("sort") or None,
                    q=(args.get("q") or "").strip()[:200], cursor=args.get("cursor") or None)
 
@@ -134,7 +134,7 @@ def open_listing(ent: Entity, state: ListState, user: User) -> Listing:
     :raises PermissionDenied: the user may not read the entity.
     """
     ws = current_workspace()
-    catalog = ws.catalog()
+    catalog = current_catalog()
     base = ws.query(ent.name, user=user)  # refuses one who may not read the entity
     view = catalog.view_for(ent.name, state.view)
     if state.view and view is None:
@@ -247,7 +247,7 @@ def filter_fields(ent: Entity, user: User) -> list[dict[str, Any]]:
             continue
         options = []
         if found.type.name in ("select", "multi_select"):
-            options = [[o, option_label(ent, name, o)[0]] for o in _options(found.schema)]
+            options = [[o, option_label(ent, name, o)[0]] for o in select_options(ent, name)]
         specs.append({"name": name, "label": field_label(ent, name), "kind": kind,
                       "options": options})
     if ent.workflow is not None:
@@ -258,12 +258,6 @@ def filter_fields(ent: Entity, user: User) -> list[dict[str, Any]]:
               for n in ("created_at", "updated_at")]
     shown = set(visible_fields(ent, user, [s["name"] for s in specs]))
     return [s for s in specs if s["name"] in shown]
-
-
-def _options(schema: Mapping[str, Any]) -> list[Any]:
-    items = schema.get("items") if isinstance(schema.get("items"), Mapping) else {}
-    return list(schema.get("enum") or (items or {}).get("enum")
-                or schema.get("x-options") or [])
 
 
 def condition(spec: Mapping[str, Any], op: str, values: list[str]) -> Any:
@@ -534,7 +528,7 @@ def _error_text(error: QueryError) -> str:
 def _views(listing: Listing, state: ListState) -> dict[str, Any]:
     """The view switcher: the entity's view definitions and the user's saved views."""
     ws, ent, user = current_workspace(), listing.entity, listing.user
-    definitions = sorted((v for v in ws.catalog().views.values() if v.entity == ent.name),
+    definitions = sorted((v for v in current_catalog().views.values() if v.entity == ent.name),
                          key=lambda v: (not v.default, v.name))
     current = listing.view.name if listing.view is not None else None
     shown = [{"label": label(v.label, v.name), "active": listing.saved is None
@@ -590,7 +584,7 @@ def save_view(entity: str) -> Response | tuple[str, int]:
     """Save the current columns, filter and sort under a name, for the user or for all."""
     user = the_user()
     ws = current_workspace()
-    ent = ws.catalog().entity(entity)
+    ent = current_catalog().entity(entity)
     form = request.form
     state = ListState(view=form.get("view") or None, filter=form.get("filter", ""),
                       sort=form.get("sort") or None, q=(form.get("q") or "").strip())
@@ -615,9 +609,7 @@ def save_view(entity: str) -> Response | tuple[str, int]:
 @bp.post("/<entity>/views/<int:view_id>/delete")
 def delete_view(entity: str, view_id: int) -> Response:
     """Delete a saved view (its owner's, or an admin's to remove)."""
-    ws = current_workspace()
-    view = ws.saved_views.get(the_user(), view_id)
-    ws.saved_views.delete(the_user(), view_id)
+    view = current_workspace().saved_views.delete(the_user(), view_id)
     flash(gettext("View “%(name)s” deleted.", name=view["name"]))
     return redirect(url_for("screens.list_view", entity=entity))
 
@@ -653,7 +645,7 @@ def _bulk_field(ent: Entity, name: str) -> dict[str, Any]:
               "phone": "tel", "select": "select", "multi_select": "multi",
               "boolean": "boolean"}
     options = [{"value": o, "label": option_label(ent, name, o)[0]}
-               for o in _options(ent.fields[name].schema)] if kind in (
+               for o in select_options(ent, name)] if kind in (
         "select", "multi_select") else []
     return {"name": name, "label": field_label(ent, name), "input": inputs.get(kind, "text"),
             "options": options}
@@ -806,12 +798,16 @@ def list_export(entity: str) -> Response:
         writer = csv.writer(buffer)
         writer.writerow(header)
         yield "\ufeff" + buffer.getvalue()  # the mark spreadsheets read UTF-8 by
-        for chunk in _chunks(records, EXPORT_CHUNK):
-            buffer.seek(0)
-            buffer.truncate()
-            titles = reference_titles(ent, chunk, columns, user)
-            writer.writerows([plain(ent, n, r, titles) for n in columns] for r in chunk)
-            yield buffer.getvalue()
+        # The file is written after the request's own snapshot has ended: its pages
+        # share one of their own, so a record saved meanwhile is neither missed nor
+        # written twice.
+        with current_workspace().snapshot():
+            for chunk in _chunks(records, EXPORT_CHUNK):
+                buffer.seek(0)
+                buffer.truncate()
+                titles = reference_titles(ent, chunk, columns, user)
+                writer.writerows([plain(ent, n, r, titles) for n in columns] for r in chunk)
+                yield buffer.getvalue()
 
     filename = f"{ent.name}-{dt.date.today().isoformat()}.csv"
     return Response(stream_with_context(lines()), mimetype="text/csv",
@@ -855,7 +851,7 @@ def plain(ent: Entity, name: str, record: Mapping[str, Any],
         text = json.dumps(value, ensure_ascii=False)
     else:
         text = str(value)
-    if isinstance(value, str) and text.startswith(FORMULA_START):
+    if not isinstance(value, int | float) and text.startswith(FORMULA_START):
         text = "'" + text
     return text
 

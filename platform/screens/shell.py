@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from blockscrm.engine.errors import BlocksError, ValidationError
 
+from ..auth import local_target
 from ..extension import current_workspace
 from ..i18n import gettext
 from . import bp
@@ -95,7 +96,5 @@ def save_preferences() -> Response | tuple[str, int]:
     g.user = updated
     g.pop("language", None)
     flash(gettext("Preferences saved."))
-    back = request.form.get("next") or ""
-    if back.startswith("/app/") and not back.startswith("//"):
-        return redirect(back)
-    return redirect(url_for("screens.preferences"))
+    return redirect(local_target(request.form.get("next") or "")
+                    or url_for("screens.preferences"))

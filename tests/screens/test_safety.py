@@ -134,3 +134,40 @@ def test_pages_show_only_what_the_role_may_see(app: Flask) -> None:
                       data={"csrf_token": token})
     assert answer.status_code in (302, 404)
     assert ws.records.get("deal", theirs["id"])["state"] == "open"
+
+
+@pytest.mark.parametrize("target", ["//evil.example/app/", "/\\evil.example", "/\t/evil.example",
+                                    "https://evil.example/app/", "/app/\\\\evil"])
+def test_login_never_sends_the_user_off_site(app: Flask, target: str) -> None:
+    app.extensions["blocks"].accounts.create_user("ada", password="correct horse")
+    client = app.test_client()
+    answer = client.post("/login", query_string={"next": target},
+                         data={"username": "ada", "password": "correct horse",
+                               "csrf_token": csrf_token(client, "/login")})
+    assert answer.status_code == 302 and answer.headers["Location"] == "/app/"
+
+
+@pytest.mark.parametrize("path", ["/app/deal?saved=%C2%B2", "/app/deal?saved=99999999999999999999",
+                                  "/app/deal?cursor=%00", "/app/deal?sort=%00",
+                                  "/app/search?q=%00", "/app/deal?filter=%00"])
+def test_odd_list_addresses_get_an_answer_not_a_crash(app: Flask, path: str) -> None:
+    client = logged_in(app, "ada", ["admin"])
+    assert client.get(path).status_code in (200, 400, 404)
+
+
+def test_odd_values_are_shown_not_crashed_on(app: Flask) -> None:
+    ws = app.extensions["blocks"]
+    ws.accounts.create_user("ann", password="correct horse", roles=["admin"])
+    ws.accounts.set_preferences("ann", time_zone="Asia/Shanghai")
+    client = app.test_client()
+    client.post("/login", data={"username": "ann", "password": "correct horse",
+                                "csrf_token": csrf_token(client, "/login")})
+    record = ws.records.create("deal", {"title": "Open-ended"})
+    with ws.transaction() as conn:  # a sentinel date as far as the calendar goes
+        conn.exec_driver_sql(f"UPDATE ent_deal SET created_at = '9999-12-31 23:00:00' "
+                             f"WHERE id = '{record['id']}'")
+    assert "9999-12-31" in page(client, f"/app/deal/{record['id']}")
+    token = csrf_token(client, "/app/preferences")
+    answer = client.post("/app/preferences", data={"csrf_token": token,
+                                                   "time_zone": "a" * 5000})
+    assert answer.status_code == 422
