@@ -464,6 +464,11 @@ class ApprovalService:
                     continue
                 item = _public(row, self.ws.catalog(conn))
                 ent = self.ws.catalog(conn).entity(row["entity"])
+                definition = next((a for a in ent.approvals if a.name == row["approval"]),
+                                  None)
+                step = next((s for s in (definition.steps if definition else ())
+                             if s.name == item["step"]), None)
+                item["step_label"] = step.label if step is not None else None
                 try:  # what the approver may see of it, as they would read it
                     record = self.ws.records.get(row["entity"], row["record_id"], user=user)
                     item["summary"] = _summary(ent, record)
@@ -626,6 +631,14 @@ def _public(row: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
 
 
 def _summary(ent: Entity, record: Mapping[str, Any]) -> dict[str, Any]:
-    """A record's first three filled fields, which say what it is."""
+    """What says which record it is: its id, its title field (``x-title-field``, else the
+    first text field) and its first three filled fields. ``record`` was read as the
+    approver, so a field hidden from them is absent from it, and so from this."""
+    named = ent.document.get("x-title-field")
+    title = str(named) if named else next(
+        (f.name for f in ent.fields.values() if f.type.name == "text"), None)
     shown = [f.name for f in ent.fields.values() if record.get(f.name) is not None][:3]
-    return {"label": ent.label, **{name: record[name] for name in shown}}
+    if title and record.get(title) is not None and title not in shown:
+        shown.insert(0, title)
+    return {"label": ent.label, "id": record.get("id"),
+            **{name: record[name] for name in shown}}

@@ -25,7 +25,7 @@ from blockscrm.engine.errors import BlocksError, NotFound, ValidationError
 from blockscrm.engine.rules.python import Env
 
 from ..extension import current_workspace
-from ..i18n import format_datetime, gettext, label
+from ..i18n import format_datetime, gettext, label, ngettext
 from . import bp
 from .helpers import (
     current_catalog,
@@ -35,9 +35,11 @@ from .helpers import (
     layout,
     navigation,
     option_label,
+    parse_id,
     parse_input,
     record_title,
     reference_titles,
+    select_options,
     state_label,
     the_user,
     visible_fields,
@@ -124,8 +126,13 @@ def delete_record(entity: str, record_id: str) -> Response:
 
 
 def _version() -> int | None:
-    raw = request.form.get("version") or ""
-    return int(raw) if raw.isdigit() else None
+    """The version the form was read at: None when the form sent none; one that is no
+    version ("²", past 64 bits) becomes 0, which no record is at, so the write is refused
+    as stale rather than made without the check."""
+    raw = (request.form.get("version") or "").strip()
+    if not raw:
+        return None
+    return parse_id(raw) or 0
 
 
 def _reason(ent: Entity, exc: BlocksError) -> str:
@@ -222,9 +229,9 @@ def _input(ent: Entity, name: str) -> dict[str, Any]:
     field = {"name": name, "label": field_label(ent, name),
              "type": INPUT_TYPES.get(kind, "text"), "options": []}
     if kind == "select" and found is not None:
-        values = found.schema.get("enum") or list(found.schema.get("x-options") or {})
         field.update(type="select",
-                     options=[(v, option_label(ent, name, v)[0]) for v in values])
+                     options=[(v, option_label(ent, name, v)[0])
+                              for v in select_options(ent, name)])
     if kind in ("decimal", "currency", "percent"):
         field["step"] = "any"
     return field
@@ -237,6 +244,9 @@ def _approval(ws: Any, ent: Entity, record: Mapping[str, Any], user: User, peopl
               may_update: bool) -> dict[str, Any]:
     """The latest approval request of the record (its step, who is waiting, the votes)
     and what the user may do: submit, approve or reject, recall."""
+    # for_record takes no user: safe, as the record was read as the user first (a record
+    # they may not read is NotFound before this), and each request shown below is read
+    # again through ws.approvals.get(..., user=user)
     requests = ws.approvals.for_record(ent.name, record["id"])
     pending = any(r["status"] == "pending" for r in requests)
     processes = [{"name": a.name, "label": label(a.label, a.name)} for a in ent.approvals]
@@ -302,9 +312,16 @@ def _related(ws: Any, ent: Entity, record_id: str, user: User) -> list[dict[str,
             "count": count.value, "exact": count.exact, "records": page.items,
             "columns": [{"name": n, "label": field_label(other, n)} for n in names],
             "titles": reference_titles(other, page.items, names, user),
-            "add": (url_for("screens.list_view", entity=other.name) + "/new?"
-                    + urlencode({f.name: record_id})) if grant.create else None})
+            "add": _add_url(other, f.name, record_id) if grant.create else None})
     return answer
+
+
+def _add_url(other: Entity, field: str, record_id: str) -> str:
+    """The new-record form of ``other`` with ``field`` filled with this record."""
+    if field == "entity":  # the route's own argument: the field goes in the query
+        return url_for("screens.new_record", entity=other.name) + "?" + urlencode(
+            {field: record_id})
+    return url_for("screens.new_record", entity=other.name, **{field: record_id})
 
 
 # --- automation runs and the timeline ----------------------------------------------------------
@@ -313,9 +330,12 @@ def _related(ws: Any, ent: Entity, record_id: str, user: User) -> list[dict[str,
 def _runs(ws: Any, ent: Entity, record_id: str, user: User) -> list[dict[str, Any]]:
     """The rules that fired on the record, newest first, each action with what it did (only
     its name to a non-admin, as the API's history answers: a result may show a value the
-    reader may not see)."""
+    reader may not see; so may an error's text, so a non-admin learns only that it
+    failed)."""
     actions = ws.actions
     runs = []
+    # runs() takes no user: safe, as the record was read as the user first (_page), and
+    # what a run did or why it failed is shown to admins only
     for run in ws.automations.runs(ent.name, record_id):
         steps = []
         for step in run["steps"]:
@@ -324,7 +344,9 @@ def _runs(ws: Any, ent: Entity, record_id: str, user: User) -> list[dict[str, An
             if user.is_admin:
                 shown["result"] = _result(ent, step.get("result"))
             steps.append(shown)
-        runs.append({**run, "label": _rule_label(run["automation"]), "steps": steps})
+        runs.append({**run, "label": _rule_label(run["automation"]), "steps": steps,
+                     "error": run["error"] if user.is_admin else None,
+                     "failed": bool(run["error"]) or run["status"] == "failed"})
     return runs
 
 
@@ -361,14 +383,27 @@ def _timeline(ws: Any, ent: Entity, record_id: str, user: User, people: People,
     items += [{"kind": "note", "at": n["at"], "who": people(n["author_id"]),
                "what": gettext("Note"), "body": n["body"]}
               for n in ws.notes.for_record(ent.name, record_id, user=user)]
-    items += [{"kind": "email", "at": m["at"], "who": people(None),
-               "what": gettext("Email “%(subject)s” to %(to)s (%(status)s)",
-                               subject=m["subject"], to=", ".join(m["to"]),
-                               status=m["status"]),
-               "body": m["body"] if user.is_admin else None}
+    items += [_email_item(m, user, people)
               for m in ws.notes.emails_for_record(ent.name, record_id, user=user)]
     items.sort(key=lambda i: _moment(i["at"]), reverse=True)
     return items
+
+
+def _email_item(mail: Mapping[str, Any], user: User, people: People) -> dict[str, Any]:
+    """An email a rule sent about the record: in full to an admin; to anyone else only
+    how many it went to and how it went, as its subject, addresses and body may show
+    values the reader may not see (the template filled them from the whole record)."""
+    item = {"kind": "email", "at": mail["at"], "who": people(None), "body": None}
+    if user.is_admin:
+        item["what"] = gettext("Email “%(subject)s” to %(to)s (%(status)s)",
+                               subject=mail["subject"], to=", ".join(mail["to"]),
+                               status=mail["status"])
+        item["body"] = mail["body"]
+    else:
+        item["what"] = ngettext("Email to %(num)d recipient (%(status)s)",
+                                "Email to %(num)d recipients (%(status)s)",
+                                len(mail["to"]), status=mail["status"])
+    return item
 
 
 def _audit_item(ent: Entity, entry: Mapping[str, Any], people: People,
