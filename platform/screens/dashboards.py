@@ -34,7 +34,7 @@ from .helpers import (
     the_user,
     visible_fields,
 )
-from .kanban import filter_text
+from .lists import rule_text
 
 CHARTS = ("bar", "line", "pie", "funnel")
 
@@ -90,7 +90,7 @@ def list_url(entity: Entity, card: Card, *conditions: Any) -> str:
     if not parts:
         return url_for("screens.list_view", entity=entity.name)
     tree = parts[0] if len(parts) == 1 else {"and": parts}
-    return url_for("screens.list_view", entity=entity.name, filter=filter_text(tree))
+    return url_for("screens.list_view", entity=entity.name, filter=rule_text(tree))
 
 
 def _metric_text(entity: Entity, metric: str, value: Any) -> str:
@@ -165,25 +165,35 @@ def _group_label(entity: Entity, field: str, key: Any, titles: dict[str, str]
 
 def _segment(field: str, bucket: str, key: Any) -> Any:
     """The condition a segment stands for: the group's value, or a date bucket's range
-    (``close_date >= date("2026-01-01") and close_date < date("2026-02-01")``)."""
+    (``close_date >= date("2026-01-01") and close_date < date("2026-02-01")``; the last
+    bucket of the calendar, which has no day after it, only from its first day)."""
     if not bucket or key is None:
         return {"==": [{"var": field}, key]}
     start, end = _bucket_range(bucket, str(key))
-    return {"and": [{">=": [{"var": field}, {"date": [start.isoformat()]}]},
-                    {"<": [{"var": field}, {"date": [end.isoformat()]}]}]}
+    since = {">=": [{"var": field}, {"date": [start.isoformat()]}]}
+    if end is None:
+        return since
+    return {"and": [since, {"<": [{"var": field}, {"date": [end.isoformat()]}]}]}
 
 
-def _bucket_range(bucket: str, key: str) -> tuple[dt.date, dt.date]:
-    """The first day of a ``day``/``month``/``year`` bucket and the first day after it."""
+def _bucket_range(bucket: str, key: str) -> tuple[dt.date, dt.date | None]:
+    """The first day of a ``day``/``month``/``year`` bucket and the first day after it
+    (None for a bucket that ends the calendar, on 9999-12-31)."""
     if bucket == "day":
         start = dt.date.fromisoformat(key)
-        return start, start + dt.timedelta(days=1)
-    if bucket == "month":
+    elif bucket == "month":
         year, month = (int(part) for part in key.split("-"))
         start = dt.date(year, month, 1)
-        return start, dt.date(year + month // 12, month % 12 + 1, 1)
-    year = int(key)
-    return dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+    else:
+        start = dt.date(int(key), 1, 1)
+    try:
+        if bucket == "day":
+            return start, start + dt.timedelta(days=1)
+        if bucket == "month":
+            return start, dt.date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        return start, dt.date(start.year + 1, 1, 1)
+    except (ValueError, OverflowError):
+        return start, None
 
 
 def _table(entity: Entity, card: Card, user: User) -> dict[str, Any]:

@@ -45,9 +45,11 @@ from .helpers import (
     layout,
     navigation,
     option_label,
+    parse_id,
     parse_input,
     record_title,
     reference_titles,
+    select_options,
     the_user,
     title_field,
 )
@@ -58,11 +60,14 @@ LOOKUP_HITS = 8
 NUMBER_KINDS = ("integer", "decimal", "currency", "percent")
 #: Field types shown across the whole section, whatever its columns.
 WIDE_KINDS = ("long_text", "rich_text", "json", "multi_select")
-#: The ``type`` of an ``<input>`` per field type (the rest have widgets of their own).
+#: The input each field type is asked for with: the ``type`` of an ``<input>``, else
+#: ``checkbox``, ``select`` or ``textarea`` (the form draws those with widgets of their
+#: own; the kanban's move dialog builds them from these names). Other types: ``text``.
 INPUT_TYPES = {"text": "text", "email": "email", "phone": "tel", "url": "url",
                "integer": "number", "decimal": "number", "currency": "number",
                "percent": "number", "date": "date", "datetime": "datetime-local",
-               "tags": "text"}
+               "tags": "text", "boolean": "checkbox", "select": "select",
+               "long_text": "textarea", "rich_text": "textarea"}
 Flags = dict[str, dict[str, bool]]
 
 
@@ -128,7 +133,7 @@ def update_record(entity: str, record_id: str) -> Response | tuple[str, int]:
     ws = current_workspace()
     record = ws.records.get(ent.name, record_id, user=user)
     page, values = _read_post(ent, user, record)
-    version = _version(request.form.get("version")) or record["version"]
+    version = parse_id(request.form.get("version")) or record["version"]
     if page.errors:
         stored = {n: record.get(n) for n in ent.fields if not ent.fields[n].type.computed}
         _add_schema_problems(ent, user, page, {**stored, **values})
@@ -216,7 +221,8 @@ def _editable(ent: Entity, user: User, flags: Flags) -> list[str]:
             and not flags.get(n, {}).get("read_only", False)]
 
 
-def _kind(ent: Entity, name: str) -> str:
+def field_kind(ent: Entity, name: str) -> str:
+    """The field's type name (``text`` for a system field)."""
     found = ent.fields.get(name)
     return found.type.name if found is not None else "text"
 
@@ -232,7 +238,7 @@ def _parsed(ent: Entity, names: Iterable[str], form: MultiDict[str, str]) -> dic
     values = {}
     for name in names:
         value = parse_input(ent, name, form)
-        if _kind(ent, name) == "datetime" and isinstance(value, str):
+        if field_kind(ent, name) == "datetime" and isinstance(value, str):
             value = _to_utc(value)
         values[name] = value
     return values
@@ -262,7 +268,7 @@ def _input_problems(ent: Entity, name: str, form: MultiDict[str, str], value: An
     """What is wrong with one input before the engine sees it: a rule requires it, or its
     text is no JSON, no date and time."""
     raw = (form.get(name) or "").strip()
-    kind = _kind(ent, name)
+    kind = field_kind(ent, name)
     if flags.get(name, {}).get("required") and value in (None, "", []):
         return [gettext("Required")]
     if kind == "json" and raw and isinstance(value, str):
@@ -286,19 +292,12 @@ def _add_schema_problems(ent: Entity, user: User, page: FormPage,
         _into_page(ent, user, page, problems)
 
 
-def _version(raw: str | None) -> int | None:
-    try:
-        return int(raw) if raw else None
-    except ValueError:
-        return None
-
-
 # --- values between the record and the inputs ---------------------------------------------
 
 
 def _shown(ent: Entity, name: str, value: Any) -> Any:
     """A stored value as its input shows it."""
-    kind = _kind(ent, name)
+    kind = field_kind(ent, name)
     if value is None:
         return [] if kind == "multi_select" else False if kind == "boolean" else ""
     if kind == "multi_select":
@@ -325,7 +324,7 @@ def _plain_number(value: float) -> str:
 
 def _posted_shown(ent: Entity, name: str, form: MultiDict[str, str]) -> Any:
     """An input as the user left it, to show it again."""
-    kind = _kind(ent, name)
+    kind = field_kind(ent, name)
     if kind == "multi_select":
         return form.getlist(name)
     if kind == "boolean":
@@ -341,19 +340,25 @@ def _to_local(value: str) -> str:
         return value
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(time_zone()).strftime("%Y-%m-%dT%H:%M")
+    try:
+        local = moment.astimezone(time_zone()).replace(tzinfo=None)
+    except OverflowError:  # before year 1 or after 9999 on the user's clock
+        return value
+    return local.isoformat(timespec="minutes")  # "0001-…": strftime drops the zeros
 
 
 def _to_utc(value: str) -> str:
     """A ``datetime-local`` input (the user's wall clock) as the UTC timestamp the engine
-    stores; text that is no date and time stays as typed."""
+    stores; text that is no date and time (or one with no UTC timestamp, before year 1
+    or after 9999 there) stays as typed, and the form says so next to the field."""
     try:
         moment = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=time_zone())
+        utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=time_zone())
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc.isoformat(timespec="seconds") + "Z"  # "0001-…", as strftime would not
 
 
 # --- flags --------------------------------------------------------------------------------
@@ -361,19 +366,17 @@ def _to_utc(value: str) -> str:
 
 def _flags(ent: Entity, user: User, record: Mapping[str, Any]) -> Flags:
     """The form rules' flags for this record. Values not yet of their field's type (text in
-    a number field) are left out: the rules see them as empty until they are."""
+    a number field) are left out: the rules see them as empty until they are (the engine
+    answers a condition it cannot evaluate as false)."""
     form = current_catalog().form_for(ent.name)
     if form is None:
         return {}
     typed = {k: v for k, v in record.items() if _fits(ent, k, v)}
-    try:
-        return form.flags(typed, Env(user=user.rule_values()))
-    except (TypeError, ValueError, ArithmeticError, BlocksError):
-        return {}  # a rule that cannot be answered yet leaves every field as it is
+    return form.flags(typed, Env(user=user.rule_values()))
 
 
 def _fits(ent: Entity, name: str, value: Any) -> bool:
-    kind = _kind(ent, name)
+    kind = field_kind(ent, name)
     if value is None:
         return True
     if kind in NUMBER_KINDS:
@@ -456,7 +459,7 @@ def _render(ent: Entity, user: User, page: FormPage, record: Mapping[str, Any] |
 
 def _reference_shown(ent: Entity, user: User, shown: Mapping[str, Any],
                      names: Iterable[str]) -> dict[str, str]:
-    refs = [n for n in names if _kind(ent, n) == "reference" and shown.get(n)]
+    refs = [n for n in names if field_kind(ent, n) == "reference" and shown.get(n)]
     return reference_titles(ent, [shown], refs, user) if refs else {}
 
 
@@ -464,7 +467,7 @@ def _widget(ent: Entity, name: str, shown: Mapping[str, Any],
             titles: Mapping[str, str]) -> dict[str, Any]:
     """What the widget macro needs to draw one field."""
     found = ent.fields.get(name)
-    kind = _kind(ent, name)
+    kind = field_kind(ent, name)
     schema = found.schema if found is not None else {}
     widget: dict[str, Any] = {
         "name": name, "label": field_label(ent, name), "kind": kind,
@@ -475,7 +478,7 @@ def _widget(ent: Entity, name: str, shown: Mapping[str, Any],
         widget["step"] = _step(kind, schema)
         widget["unit"] = _unit(kind, schema, shown)
     if kind in ("select", "multi_select"):
-        widget["options"] = _options(ent, name, schema)
+        widget["options"] = select_choices(ent, name)
     if kind == "reference" and found is not None and found.ref:
         value = shown.get(name) or ""
         widget["ref"] = found.ref
@@ -511,13 +514,11 @@ def _unit(kind: str, schema: Mapping[str, Any], shown: Mapping[str, Any]) -> str
     return code if symbol == code else f"{symbol} {code}"
 
 
-def _options(ent: Entity, name: str, schema: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A select's options in their order, with their labels and colours."""
-    items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
-    values = list(schema.get("x-options") or {}) or list(schema.get("enum") or []) \
-        or list(items.get("enum") or [])
+def select_choices(ent: Entity, name: str) -> list[dict[str, Any]]:
+    """A select's (or multi-select's) options in their order, with their labels and
+    colours, as a form or the kanban's move dialog offers them."""
     answer = []
-    for value in values:
+    for value in select_options(ent, name):
         text, color = option_label(ent, name, value)
         answer.append({"value": str(value), "label": text, "color": color})
     return answer

@@ -5,8 +5,6 @@ its reason so the page can put the card back and say why."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,21 +14,25 @@ from werkzeug.wrappers import Response
 
 from blockscrm.engine import BlocksError, Entity, User, ValidationError
 from blockscrm.engine.access import grant_for
-from blockscrm.engine.rules import parse_rule, to_text
+from blockscrm.engine.rules import parse_rule
 
 from ..extension import current_workspace
 from ..i18n import format_money, format_number, gettext, label
 from ..problems import status_of
 from . import bp
+from .forms import INPUT_TYPES, field_kind, select_choices
 from .helpers import (
     current_catalog,
     default_columns,
     field_label,
     navigation,
     option_label,
+    parse_id,
     parse_input,
     record_title,
     reference_titles,
+    safe_color,
+    select_options,
     state_label,
     the_user,
     title_field,
@@ -39,12 +41,6 @@ from .helpers import (
 
 #: Cards loaded per column; the rest are counted and reached through the list.
 CARDS = 50
-COLOR = re.compile(r"#?[A-Za-z0-9]{1,32}|(rgb|hsl)a?\([0-9., %]{1,40}\)")
-#: The HTML input each field type is asked for with in the move dialog.
-INPUTS = {"date": "date", "datetime": "datetime-local", "integer": "number",
-          "decimal": "number", "currency": "number", "percent": "number", "email": "email",
-          "url": "url", "phone": "tel", "boolean": "checkbox", "select": "select",
-          "long_text": "textarea", "rich_text": "textarea"}
 
 
 @dataclass(frozen=True)
@@ -85,20 +81,12 @@ def columns_of(entity: Entity, board: Board) -> list[dict[str, Any]]:
     if board.group == "state":
         states = sorted(entity.workflow.states.values(), key=lambda s: s.order)
         return [{"key": s.name, "value": s.name, "label": state_label(entity, s.name),
-                 "color": _color(s.color)} for s in states]
-    found = entity.fields[board.group]
+                 "color": safe_color(s.color)} for s in states]
     answer = []
-    for option in found.schema.get("enum") or []:
+    for option in select_options(entity, board.group):
         text, color = option_label(entity, board.group, option)
-        answer.append({"key": str(option), "value": option, "label": text,
-                       "color": _color(color)})
+        answer.append({"key": str(option), "value": option, "label": text, "color": color})
     return answer
-
-
-def _color(color: str | None) -> str | None:
-    """A colour fit for a ``style`` attribute (a name, ``#hex`` or ``rgb(…)``), else None:
-    metadata must not smuggle other CSS into the page."""
-    return color if color and COLOR.fullmatch(color) else None
 
 
 def _where(board: Board, extra: Any = None) -> Any:
@@ -145,23 +133,27 @@ def totals(entity: Entity, board: Board, user: User) -> dict[str, dict[str, Any]
 def _list_url(entity: Entity, board: Board, value: Any) -> str:
     """The list behind a column (where the cards it cannot show are)."""
     tree = _where(board, {"==": [{"var": board.group}, value]})
-    return url_for("screens.list_view", entity=entity.name, filter=filter_text(tree))
+    from .lists import rule_text  # lists builds on this module's boards
 
-
-def filter_text(tree: Any) -> str:
-    """A list's ``filter`` parameter: the rule's text, else (a tree with no text form)
-    its JSON, which the list takes too."""
-    try:
-        return to_text(tree)
-    except ValueError:
-        return json.dumps(tree, separators=(",", ":"))
+    return url_for("screens.list_view", entity=entity.name, filter=rule_text(tree))
 
 
 def _fill(entity: Entity, board: Board, user: User, columns: list[dict[str, Any]]) -> None:
-    """Each column's first cards, count, sum and the note of how many more there are."""
+    """Each column's first cards, count, sum and the note of how many more there are.
+    Records whose value is none of the columns' (an option or state since removed) get a
+    column of their own, labelled by the value, and those without one a "No value"
+    column: no record disappears from the board."""
     figures = totals(entity, board, user)
-    if figures.get("", {}).get("count") and not any(c["key"] == "" for c in columns):
-        columns.append({"key": "", "value": None, "label": gettext("No value"), "color": None})
+    keys = {c["key"] for c in columns}
+    for key, figure in figures.items():
+        if key in keys or not figure.get("count"):
+            continue
+        if key == "":
+            columns.append({"key": "", "value": None, "label": gettext("No value"),
+                            "color": None})
+        else:
+            columns.append({"key": key, "value": key, "label": key, "color": None,
+                            "extra": True})
     for column in columns:
         query = _query(entity, board, user, {"==": [{"var": board.group}, column["value"]]})
         query = query.sort(*(board.sort or ("-updated_at",))).limit(CARDS)
@@ -211,7 +203,7 @@ def kanban_move(entity: str, record_id: str) -> tuple[Response, int]:
         if board is None:
             return _refused(gettext("There is no kanban board for this entity."), 404)
         target = request.form.get("to", "")
-        version = _version(request.form.get("version"))
+        version = parse_id(request.form.get("version"))
         if board.group == "state":
             record = _transition(ent, record_id, target, version, user)
         else:
@@ -224,13 +216,6 @@ def kanban_move(entity: str, record_id: str) -> tuple[Response, int]:
         return _refused(error.message, status_of(error) or 400)
     return jsonify({"id": record["id"], "version": record["version"],
                     "columns": totals(ent, board, user)}), 200
-
-
-def _version(raw: str | None) -> int | None:
-    try:
-        return int(raw) if raw else None
-    except ValueError:
-        return None
 
 
 def _set_option(ent: Entity, board: Board, record_id: str, target: str,
@@ -295,19 +280,13 @@ def _no_way(ent: Entity, record: Mapping[str, Any], target: str) -> tuple[Respon
     return _refused(gettext("A record cannot move from %(from)s to %(to)s.", **names), 409)
 
 
-def _kind(ent: Entity, name: str) -> str:
-    found = ent.fields.get(name)
-    return found.type.name if found is not None else "text"
-
-
 def _asked(ent: Entity, name: str) -> dict[str, Any]:
     """A field the dialog asks for: its name, label, input type and options."""
-    kind = _kind(ent, name)
+    kind = field_kind(ent, name)
     asked: dict[str, Any] = {"name": name, "label": field_label(ent, name),
-                             "input": INPUTS.get(kind, "text")}
+                             "input": INPUT_TYPES.get(kind, "text")}
     if kind == "select":
-        asked["options"] = [{"value": o, "label": option_label(ent, name, o)[0]}
-                            for o in ent.fields[name].schema.get("enum") or []]
+        asked["options"] = select_choices(ent, name)
     return asked
 
 

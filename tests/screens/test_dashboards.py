@@ -5,6 +5,8 @@ it, and a dashboard meant for other roles."""
 
 from __future__ import annotations
 
+import json
+import re
 from urllib.parse import parse_qs, urlparse
 
 from flask import Flask
@@ -12,6 +14,9 @@ from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
+
+from blockscrm.engine import Workspace
+from blockscrm.platform.app import create_app
 
 from .conftest import log_in, shoot
 
@@ -123,3 +128,53 @@ def test_a_dashboard_as_two_viewers(site: tuple[str, Flask],
     assert [a.get_attribute("href") for a in links] == [f"{base}/app/dashboards/sales"]
     browser.get(f"{base}/app/dashboards/team")
     assert "not meant for your roles" in browser.find_element(By.TAG_NAME, "main").text
+
+
+CALENDAR = {
+    "kind": "dashboard", "name": "calendar", "label": {"en": "Calendar"},
+    "cards": [{"type": "bar", "entity": "deal", "title": {"en": "By month"},
+               "group_by": "close_date:month"},
+              {"type": "bar", "entity": "deal", "title": {"en": "By day"},
+               "group_by": "close_date:day"},
+              {"type": "pie", "entity": "deal", "title": {"en": "By year"},
+               "group_by": "close_date:year"}]}
+
+
+def test_dates_at_the_ends_of_the_calendar(workspace: Workspace) -> None:
+    """A record closing on 9999-12-31 is in the last day, month and year there are: its
+    bars link to the list from the bucket's first day on (there is no day after it)."""
+    app = create_app({"DATABASE_URL": workspace.url, "SECRET_KEY": "test-secret"})
+    ws = app.extensions["blocks"]
+    try:
+        for document in (DEAL, CALENDAR):
+            ws.metadata.create(document)
+        ws.metadata.publish()
+        ws.accounts.create_user("boss", password="correct horse", roles=["admin"])
+        ws.records.create("deal", {"title": "Forever", "close_date": "9999-12-31"})
+        ws.records.create("deal", {"title": "Early", "close_date": "0001-01-01"})
+        client = app.test_client()
+        form = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None
+        client.post("/login", data={"username": "boss", "password": "correct horse",
+                                    "csrf_token": token.group(1)})
+        answer = client.get("/app/dashboards/calendar")
+        assert answer.status_code == 200
+        page = answer.get_data(as_text=True)
+        filters = {}
+        for card in ("card-0", "card-1", "card-2"):
+            found = re.search(rf'id="{card}-data">(.*?)</script>', page, re.S)
+            assert found is not None, card
+            points = json.loads(found.group(1))["points"]
+            filters[card] = {p["label"]: parse_qs(urlparse(p["url"]).query)["filter"][0]
+                             for p in points}
+        assert filters["card-0"] == {
+            "9999-12": 'close_date >= date("9999-12-01")',
+            "0001-01": 'close_date >= date("0001-01-01") and close_date < date("0001-02-01")'}
+        assert filters["card-1"]["9999-12-31"] == 'close_date >= date("9999-12-31")'
+        assert filters["card-2"]["9999"] == 'close_date >= date("9999-01-01")'
+        listed = client.get("/app/deal", query_string={"filter": filters["card-0"]["9999-12"]})
+        assert listed.status_code == 200
+        assert "Forever" in listed.text and "Early" not in listed.text
+    finally:
+        ws.close()

@@ -297,3 +297,38 @@ def test_every_widget_takes_and_gives_back_its_value(site: tuple[str, Flask]) ->
         "version": "1", "name": "Widget", "extra": "{oops", "count": "x"})
     assert bad.status_code == 422
     assert "Not valid JSON" in bad.text and 'value="x"' in bad.text
+
+
+def test_a_date_and_time_before_the_calendar_starts(site: tuple[str, Flask]) -> None:
+    """0001-01-01 00:00 in Shanghai is in the year 0 in UTC, which no timestamp holds: the
+    form shows it (GET, flags) and refuses to save it next to the field, never a 500."""
+    _, app = site
+    ws = _set_up(app, "Asia/Shanghai")
+    client, csrf = _client_as(app, "ann")
+    early = "0001-01-01T00:00"
+    page = client.get(f"/app/deal/new?meeting={early}&title=Old")
+    assert page.status_code == 200
+    assert f'name="meeting" data-control value="{early}"' in page.text
+    flags = client.post("/app/deal/flags", headers=csrf,
+                        data={"meeting": early, "stage": "proposal"})
+    assert flags.status_code == 200 and flags.json["discount"]["visible"] is True
+    answer = client.post("/app/deal/new", headers=csrf,
+                         data={"title": "Old", "meeting": early})
+    assert answer.status_code == 422
+    errors = re.search(r'data-field="meeting".*?<p class="field-error" id="f-meeting-error">'
+                       r'([^<]*)</p>', answer.text, re.S)
+    assert errors is not None and errors.group(1) == "Not a date and time"
+    assert f'value="{early}"' in answer.text  # what the user typed, kept
+    assert ws.query("deal").page().items == []
+    later = client.post("/app/deal/new", headers=csrf,
+                        data={"title": "Fine", "meeting": "0001-01-02T00:00"})
+    assert later.status_code == 302
+    saved = ws.records.get("deal", later.headers["Location"].rsplit("/", 1)[1])
+    assert saved["meeting"] == "0001-01-01T15:54:17Z"  # Shanghai's local mean time then
+    edit = client.get(f"/app/deal/{saved['id']}/edit")
+    assert edit.status_code == 200 and 'value="0001-01-02T00:00"' in edit.text
+    first = ws.records.create("deal", {"title": "First", "meeting": "0001-01-01T00:00:00Z"})
+    ws.accounts.create_user("ned", password="correct horse", roles=["admin"],
+                            time_zone="America/New_York")
+    west, _ = _client_as(app, "ned")  # the year 0 on his clock: the stored text, as it is
+    assert west.get(f"/app/deal/{first['id']}/edit").status_code == 200

@@ -199,3 +199,55 @@ def test_move_answers(workspace: Workspace) -> None:
         assert unguarded.status_code == 400  # no CSRF token
     finally:
         ws.close()
+
+
+STAGED = {"kind": "entity", "name": "lead", "label": {"en": "Leads"},
+          "properties": {"name": {"type": "string"},
+                         "stage": {"type": "string", "x-field": "select", "x-options": {
+                             "open": {"label": {"en": "Open"}, "color": "#2563eb"},
+                             "won": {"label": {"en": "Won"}}}}}}
+
+
+def test_a_select_with_options_only(workspace: Workspace) -> None:
+    """A select defined by ``x-options`` alone has a column per option, and a card moves
+    between them; a value outside the options (an option since removed) gets a column of
+    its own, labelled by the value, so no record disappears from the board."""
+    app = create_app({"DATABASE_URL": workspace.url, "SECRET_KEY": "test-secret"})
+    ws = app.extensions["blocks"]
+    try:
+        ws.metadata.create(STAGED)
+        ws.metadata.publish()
+        ws.accounts.create_user("root", password="correct horse", roles=["admin"])
+        lead = ws.records.create("lead", {"name": "Ada", "stage": "open"})
+        stray = ws.records.create("lead", {"name": "Bea", "stage": "open"})
+        table = ws.catalog().entity("lead").table
+        with ws.transaction() as conn:  # a value the options no longer offer
+            conn.execute(table.update().where(table.c.id == stray["id"]).values(stage="lost"))
+        client = app.test_client()
+        form = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)  # type: ignore
+        client.post("/login", data={"username": "root", "password": "correct horse",
+                                    "csrf_token": token})
+        page = client.get("/app/lead/kanban").get_data(as_text=True)
+        columns = re.findall(r'<h2 id="column-\d+">([^<]*)</h2>', page)
+        assert columns == ["Open", "Won", "lost"]
+        assert "Ada" in page and "Bea" in page
+        assert 'style="--column: #2563eb"' in page
+        assert 'data-column="lost" data-extra' in page
+        headers = {"X-CSRFToken": re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)}  # type: ignore
+
+        moved = client.post(f"/app/lead/{lead['id']}/move", headers=headers,
+                            data={"to": "won", "version": "1"})
+        assert moved.status_code == 200, moved.json
+        assert ws.records.get("lead", lead["id"])["stage"] == "won"
+        assert {k: v["count"] for k, v in moved.json["columns"].items()} == {
+            "open": 0, "won": 1, "lost": 1}
+        odd = client.post(f"/app/lead/{lead['id']}/move", headers=headers,
+                          data={"to": "lost", "version": "²"})
+        assert odd.status_code == 400 and "no column lost" in odd.json["error"]
+        back = client.post(f"/app/lead/{stray['id']}/move", headers=headers,
+                           data={"to": "open"})
+        assert back.status_code == 200
+        assert ws.records.get("lead", stray["id"])["stage"] == "open"
+    finally:
+        ws.close()
