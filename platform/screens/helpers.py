@@ -132,7 +132,7 @@ def reference_titles(entity: Entity, records: Iterable[Mapping[str, Any]],
         ids = sorted({r[name] for r in rows if r.get(name)} - set(titles))
         if not ids:
             continue
-        target = ws.catalog().entity(found.ref)
+        target = current_catalog().entity(found.ref)
         shown = title_field(target)
         try:
             query = ws.query(target.name, user=user).filter(
