@@ -18,7 +18,7 @@ from blockscrm.platform import i18n
 from blockscrm.platform.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
 def platform_messages() -> set[str]:
@@ -38,12 +38,17 @@ def test_every_platform_string_is_translated(language: str) -> None:
         catalog = read_po(source, locale=language)
     messages = platform_messages()
     assert len(messages) > 50
-    missing = sorted(m for m in messages if not (catalog.get(m) and catalog.get(m).string))
+    missing = sorted(m for m in messages if not (catalog.get(m) and all(
+        forms(catalog.get(m).string))))
     assert missing == [], f"{len(missing)} strings lack a {language} translation"
     for message in messages:
-        translated = catalog.get(message).string
-        text = translated if isinstance(translated, str) else translated[0]
-        assert set(PLACEHOLDER.findall(text)) == set(PLACEHOLDER.findall(message)), message
+        for text in forms(catalog.get(message).string):
+            assert set(PLACEHOLDER.findall(text)) == set(PLACEHOLDER.findall(message)), message
+
+
+def forms(translated: str | tuple[str, ...]) -> tuple[str, ...]:
+    """A translation's texts: one, or one per plural form."""
+    return (translated,) if isinstance(translated, str) else tuple(translated)
 
 
 def test_values_are_formatted_for_the_language_and_time_zone(tmp_path: Path) -> None:
