@@ -124,7 +124,7 @@ def test_a_dashboard_as_two_viewers(site: tuple[str, Flask],
         "return [...document.querySelectorAll('.dash-card')].map((c) => c.offsetWidth)")
     assert len(set(widths)) == 1  # stacked, one column
     shoot(browser, "dashboard-390px")
-    links = browser.find_elements(By.CSS_SELECTOR, "nav a.dashboard")
+    links = browser.find_elements(By.CSS_SELECTOR, "nav a.nav-dashboard")
     assert [a.get_attribute("href") for a in links] == [f"{base}/app/dashboards/sales"]
     browser.get(f"{base}/app/dashboards/team")
     assert "not meant for your roles" in browser.find_element(By.TAG_NAME, "main").text
