@@ -43,15 +43,16 @@ def site(workspace: Workspace) -> Iterator[tuple[str, Flask]]:
     app.extensions["blocks"].close()
 
 
-@pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not driver:
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[webdriver.Chrome]:
+    """One headless Chromium for the whole run: starting one takes a second or more."""
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not binary or not driver:
         if IN_CI:
             pytest.fail("chromium and chromedriver are not installed (.ci/run installs them)")
         pytest.skip("chromium and chromedriver are not installed")
     options = webdriver.ChromeOptions()
-    options.binary_location = chromium
+    options.binary_location = binary
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                      "--window-size=1280,900", "--lang=en-US"):
         options.add_argument(argument)
@@ -59,6 +60,17 @@ def browser() -> Iterator[webdriver.Chrome]:
     chrome.implicitly_wait(5)
     yield chrome
     chrome.quit()
+
+
+@pytest.fixture
+def browser(chromium: webdriver.Chrome) -> Iterator[webdriver.Chrome]:
+    """The browser, as new to each test: no cookies (they ignore the port, so one test's
+    session would reach the next test's server), a blank page, a desktop window."""
+    chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    chromium.get("about:blank")
+    chromium.set_window_size(1280, 900)
+    yield chromium
+    chromium.get("about:blank")  # leave no page polling a server that is going away
 
 
 def shoot(browser: webdriver.Chrome, name: str) -> None:
