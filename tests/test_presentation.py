@@ -165,3 +165,11 @@ def test_a_snapshot_sees_one_state_of_the_data(sales: Workspace) -> None:
         assert sales.query("deal").count().value == before == 1
         assert [d["title"] for d in sales.query("deal").page().items] == ["First"]
     assert sales.query("deal").count().value == 2
+
+
+@pytest.mark.parametrize("name", ["search", "approvals", "dashboards"])
+def test_an_entity_may_not_take_the_name_of_a_screen(sales: Workspace, name: str) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        sales.metadata.create({"kind": "entity", "name": name, "label": {"en": "X"},
+                               "properties": {"x": {"type": "string"}}})
+    assert "/name" in caught.value.errors
