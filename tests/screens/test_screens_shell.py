@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
@@ -118,8 +119,9 @@ def test_inbox_search_and_chinese(site: tuple[str, Flask], browser: webdriver.Ch
     zones = browser.find_element(By.NAME, "time_zone")  # 600 options: pick it as a script
     browser.execute_script("arguments[0].value = 'Asia/Shanghai'", zones)
     browser.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
-    WebDriverWait(browser, 10).until(
-        lambda b: b.find_element(By.CSS_SELECTOR, "html").get_attribute("lang") == "zh")
+    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script("return document.documentElement.lang") == "zh"
+        and b.execute_script("return document.readyState") == "complete")
     assert browser.find_element(By.CSS_SELECTOR, ".flash").text == "偏好已保存。"
     browser.get(f"{base}/app/quote")
     assert browser.find_element(By.TAG_NAME, "h1").text == "报价"
