@@ -99,3 +99,14 @@ def log_in(browser: webdriver.Chrome, base: str, username: str, path: str = "/ap
     browser.get(f"{base}{path}")
     browser.find_element(By.NAME, "username").send_keys(username)
     follow(browser, browser.find_element(By.NAME, "password"), password, Keys.ENTER)
+
+
+def submit(browser: webdriver.Chrome, element: WebElement) -> None:
+    """Click what posts and may come back to the same address, and wait for the page it
+    answers: the old document carries a mark the new one does not (watching the old
+    nodes go stale trips over Chromium tearing them down)."""
+    browser.execute_script("window.blocksOldPage = true")
+    element.click()
+    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script(
+            "return !window.blocksOldPage && document.readyState === 'complete'"))

@@ -11,11 +11,10 @@ from flask import Flask
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
-from .conftest import log_in, shoot
+from .conftest import log_in, shoot, submit
 
 ACCOUNT = {"kind": "entity", "name": "account", "label": {"en": "Accounts"},
            "required": ["name"],
@@ -76,10 +75,7 @@ def _wait(browser: webdriver.Chrome, condition: Any) -> None:
 def _submit(browser: webdriver.Chrome, button_id: str = "save") -> None:
     """Save, and wait for the next page (a refused save answers at the same address, so
     watch the old form go, not the address)."""
-    form = browser.find_element(By.ID, "record-form")
-    browser.find_element(By.ID, button_id).click()
-    _wait(browser, expected_conditions.staleness_of(form))
-    _wait(browser, lambda b: b.execute_script("return document.readyState") == "complete")
+    submit(browser, browser.find_element(By.ID, button_id))
 
 
 def _pick_account(browser: webdriver.Chrome, typed: str, title: str) -> None:

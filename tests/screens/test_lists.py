@@ -23,14 +23,12 @@ from flask.testing import FlaskClient
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
-from selenium.webdriver.support.wait import WebDriverWait
 
 from blockscrm.engine import User, Workspace
 from blockscrm.platform.app import create_app
 
-from .conftest import follow, log_in, shoot
+from .conftest import follow, log_in, shoot, submit
 
 DEAL = {"kind": "entity", "name": "deal", "label": {"en": "Deals", "zh": "交易"},
         "required": ["title"], "x-title-field": "title",
@@ -115,15 +113,6 @@ def open_filter(browser: webdriver.Chrome) -> None:
     panel = browser.find_element(By.ID, "filter-panel")
     if panel.get_attribute("open") is None:
         panel.find_element(By.TAG_NAME, "summary").click()
-
-
-def submit(browser: webdriver.Chrome, element: WebElement) -> None:
-    """Click what posts and comes back to the same address, and wait for the new page."""
-    page = browser.find_element(By.TAG_NAME, "html")
-    element.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
-    WebDriverWait(browser, 10).until(
-        lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 def flashes(browser: webdriver.Chrome) -> list[str]:

@@ -11,13 +11,11 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import alert_is_present, staleness_of
+from selenium.webdriver.support.expected_conditions import alert_is_present
 from selenium.webdriver.support.wait import WebDriverWait
 
-from .conftest import follow, log_in, shoot
+from .conftest import follow, log_in, shoot, submit
 
 ACCOUNT = {"kind": "entity", "name": "account", "label": {"en": "Accounts"},
            "required": ["name"], "properties": {"name": {"type": "string"},
@@ -89,16 +87,6 @@ def setup(app: Flask, *others: str) -> dict[str, Any]:
     return {"ws": ws, "ann": ann, "acme": acme, "deal": deal}
 
 
-def post(browser: webdriver.Chrome, button: WebElement) -> None:
-    """Click a button whose POST comes back to the same address, and wait for the new
-    page (the old one's root goes stale)."""
-    old = browser.find_element(By.TAG_NAME, "html")
-    button.click()
-    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
-        lambda b: staleness_of(old)(b) and b.execute_script("return document.readyState")
-        == "complete")
-
-
 def absent(browser: webdriver.Chrome, css: str) -> bool:
     """Whether nothing matches ``css`` on the loaded page (without the implicit wait)."""
     browser.implicitly_wait(0)
@@ -131,9 +119,9 @@ def test_transitions_and_the_timeline(site: tuple[str, Flask],
         f"{page}/edit")
     shoot(browser, "record-view")
     ws.records.update("deal", deal["id"], {"title": "Acme renewal 2026"})  # behind her back
-    post(browser, transition(browser, "qualify"))
+    submit(browser, transition(browser, "qualify"))
     assert "is at version 2, not 1" in flash_text(browser)  # stale: refused, with why
-    post(browser, transition(browser, "qualify"))
+    submit(browser, transition(browser, "qualify"))
     assert browser.find_element(By.CSS_SELECTOR, ".record-state").text == "Qualified"
     # Win needs a close date (asked in a dialog) and an amount (a guard): refused first.
     transition(browser, "win").click()
@@ -153,15 +141,15 @@ def test_transitions_and_the_timeline(site: tuple[str, Flask],
     dialog = browser.find_element(By.ID, "ask-win")
     WebDriverWait(browser, 5).until(lambda b: dialog.is_displayed())
     dialog.find_element(By.NAME, "close_date").send_keys("06302026")
-    post(browser, dialog.find_element(By.CSS_SELECTOR, "[data-submit=win]"))
+    submit(browser, dialog.find_element(By.CSS_SELECTOR, "[data-submit=win]"))
     assert browser.find_element(By.CSS_SELECTOR, ".record-state").text == "Won"
     assert ws.records.get("deal", deal["id"])["close_date"] == "2026-06-30"
     # A note through the form (an empty one is refused), then the timeline and the "why".
     browser.find_element(By.ID, "note-body").send_keys("   ")
-    post(browser, browser.find_element(By.CSS_SELECTOR, "[data-action=note]"))
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "[data-action=note]"))
     assert browser.find_element(By.ID, "note-error").text == "Note: must not be empty"
     browser.find_element(By.ID, "note-body").send_keys("Called <b>Bob</b>")
-    post(browser, browser.find_element(By.CSS_SELECTOR, "[data-action=note]"))
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "[data-action=note]"))
     items = browser.find_elements(By.CSS_SELECTOR, ".timeline > li")
     texts = [i.text for i in items]
     assert "Called <b>Bob</b>" in texts[0]  # newest first, escaped
@@ -189,7 +177,7 @@ def test_submit_and_approve_from_the_record(site: tuple[str, Flask],
     log_in(browser, base, "ann", path=page)
     assert "Not submitted" in browser.find_element(By.ID, "approval").text
     browser.find_element(By.CSS_SELECTOR, "#approval input[name=comment]").send_keys("please")
-    post(browser, browser.find_element(By.CSS_SELECTOR, "[data-action=submit]"))
+    submit(browser, browser.find_element(By.CSS_SELECTOR, "[data-action=submit]"))
     panel = browser.find_element(By.ID, "approval")
     assert "Pending" in panel.text and "Step: Manager review" in panel.text
     assert panel.find_element(By.CSS_SELECTOR, ".waiting").text == "Waiting for: Mia Manager"
@@ -201,7 +189,7 @@ def test_submit_and_approve_from_the_record(site: tuple[str, Flask],
     log_in(browser, base, "mia", path=page)
     panel = browser.find_element(By.ID, "approval")
     panel.find_element(By.NAME, "comment").send_keys("fine by me")
-    post(browser, panel.find_element(By.CSS_SELECTOR, "[data-decision=approve]"))
+    submit(browser, panel.find_element(By.CSS_SELECTOR, "[data-decision=approve]"))
     assert browser.current_url == f"{base}{page}"  # back on the record
     panel = browser.find_element(By.ID, "approval")
     assert panel.find_element(By.CSS_SELECTOR, "[data-status]").text == "Approved"
