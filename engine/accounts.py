@@ -187,6 +187,11 @@ class AccountService:
 
     # --- teams ----------------------------------------------------------------------------
 
+    def teams(self) -> list[str]:
+        """Every team's name."""
+        with self.ws.reading() as conn:
+            return list(conn.scalars(sa.select(Team.name).order_by(Team.name)))
+
     def create_team(self, name: str, *, label: dict[str, str] | None = None,
                     members: Iterable[str] = ()) -> None:
         if not isinstance(name, str) or not TEAM_NAME.match(name):

@@ -147,6 +147,9 @@ def _create_record(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
     if params.get("link"):
         values[params["link"]] = ctx.record["id"]
     created = ctx.ws.records.create(params["entity"], values, **ctx.writer)
+    if params.get("into"):  # kept on the record, so the rule's next actions can use it
+        ctx.record = ctx.ws.records.update(ctx.entity.name, ctx.record["id"],
+                                           {params["into"]: created["id"]}, **ctx.writer)
     return {"created": params["entity"], "id": created["id"]}
 
 
@@ -162,6 +165,9 @@ def _create_record_check(params: Mapping[str, Any], entity: Entity, catalog: Cat
     link = params.get("link")
     if link and (link not in target.fields or target.fields[link].ref != entity.name):
         yield "/link", f"{target.name}.{link} is no reference to {entity.name}"
+    into = params.get("into")
+    if into and (into not in entity.fields or entity.fields[into].ref != target.name):
+        yield "/into", f"{entity.name}.{into} is no reference to {target.name}"
 
 
 # --- assign_owner --------------------------------------------------------------------------
@@ -249,6 +255,13 @@ def _recipient(ctx: ActionContext, who: Any) -> str | None:
         return ctx.record.get("owner_id")
     if isinstance(who, Mapping) and "field" in who:
         return ctx.record.get(who["field"])
+    if isinstance(who, Mapping) and "manager_of" in who:
+        of = who["manager_of"]
+        user_id = ctx.record.get("owner_id" if of == "owner" else of)
+        if user_id is None:
+            return None
+        with ctx.ws.reading() as conn:
+            return conn.scalar(sa.select(UserRow.manager_id).where(UserRow.id == user_id))
     if isinstance(who, str):
         with ctx.ws.reading() as conn:
             return ctx.ws.accounts.user_id(conn, who)
@@ -332,12 +345,14 @@ def builtin_actions() -> list[Action]:
     text = {"type": "string", "minLength": 1}
     who = {"anyOf": [{"const": "owner"}, text,
                      {"type": "object", "required": ["field"], "additionalProperties": False,
-                      "properties": {"field": text}}]}
+                      "properties": {"field": text}},
+                     {"type": "object", "required": ["manager_of"], "additionalProperties": False,
+                      "properties": {"manager_of": text}}]}
     return [
         Action("set_fields", _object({"values": {"type": "object", "minProperties": 1,
                                                  "additionalProperties": VALUE}}, ["values"]),
                _set_fields, _set_fields_check, label={"en": "Set fields"}),
-        Action("create_record", _object({"entity": text, "link": text,
+        Action("create_record", _object({"entity": text, "link": text, "into": text,
                                          "values": {"type": "object",
                                                     "additionalProperties": VALUE}},
                                         ["entity"]),

@@ -28,13 +28,19 @@ def pointer(*parts: str | int) -> str:
 
 
 @cache
+def schema_file(name: str) -> dict[str, Any]:
+    """One of the JSON Schemas shipped in ``metaschemas/`` (a kind's, or a blueprint's
+    files')."""
+    text = resources.files(__package__).joinpath("metaschemas", f"{name}.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
 def meta_schema(kind: str) -> dict[str, Any]:
     """The meta-schema of a definition kind, as shipped with the engine."""
     if kind not in KINDS:
         raise NotFound(f"no definition kind named {kind!r}")
-    text = resources.files(__package__).joinpath("metaschemas", f"{kind}.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    return schema_file(kind)
 
 
 @cache

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 Document = dict[str, Any]
 Decisions = Mapping[str, Mapping[str, Any]]
+Changes = Mapping[tuple[str, str], Document | None]
 #: Keys publishing sets; a draft's own value for them is ignored.
 MANAGED_KEYS = ("version",)
 
@@ -165,14 +166,20 @@ class MetadataService:
 
     # --- plan and publish -----------------------------------------------------------------
 
-    def plan(self, *, decisions: Decisions | None = None) -> Plan:
-        """What publishing every draft would do now, with its effect on existing rows."""
+    def plan(self, *, decisions: Decisions | None = None, changes: Changes | None = None
+             ) -> Plan:
+        """What publishing every draft would do now, with its effect on existing rows.
+
+        ``changes`` (``{(kind, name): document, or None to delete}``) stands in for the
+        drafts: how a blueprint is planned without touching anyone's drafts.
+        """
         with self.ws.reading() as conn:
-            return self._plan(conn, decisions)[0]
+            return self._plan(conn, decisions, changes)[0]
 
     def publish(self, *, confirm: bool = False, decisions: Decisions | None = None,
-                actor: str | None = None) -> Plan:
-        """Apply the plan for all drafts in one transaction and answer it.
+                actor: str | None = None, changes: Changes | None = None) -> Plan:
+        """Apply the plan for all drafts (or for ``changes``, as in :meth:`plan`) in one
+        transaction and answer it.
 
         ``decisions`` answers what a plan asks (``{"deal.amount": {"fill": 0}}`` for rows
         whose values would not fit). Destructive steps need ``confirm=True``.
@@ -185,7 +192,7 @@ class MetadataService:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(7301)"))
             current = self.ws.catalog(conn)
-            plan, target, drafts = self._plan(conn, decisions)
+            plan, target, drafts = self._plan(conn, decisions, changes)
             if not plan.definitions:
                 return plan
             if plan.waiting:
@@ -203,13 +210,21 @@ class MetadataService:
             Planner(conn, current, target, decisions).apply(plan, publish_id)
             for (kind, name), document in sorted(drafts.items()):
                 self._record_version(conn, publish_id, kind, name, document)
-            conn.execute(sa.delete(Draft))
+            if changes is None:
+                conn.execute(sa.delete(Draft))
         return plan
 
-    def _plan(self, conn: sa.Connection, decisions: Decisions | None
+    def pending(self) -> list[tuple[str, str]]:
+        """The ``(kind, name)`` of every unpublished draft."""
+        with self.ws.reading() as conn:
+            return [(k, n) for k, n in conn.execute(
+                sa.select(Draft.kind, Draft.name).order_by(Draft.kind, Draft.name))]
+
+    def _plan(self, conn: sa.Connection, decisions: Decisions | None,
+              changes: Changes | None = None
               ) -> tuple[Plan, Catalog, dict[tuple[str, str], Document | None]]:
         current = self.ws.catalog(conn)
-        drafts = {(k, n): d for k, n, d in conn.execute(
+        drafts = dict(changes) if changes is not None else {(k, n): d for k, n, d in conn.execute(
             sa.select(Draft.kind, Draft.name, Draft.document))}
         documents = dict(current.documents)
         definitions = []

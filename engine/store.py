@@ -390,3 +390,30 @@ timer_table: sa.Table = Timer.__table__  # type: ignore[assignment]
 share_table: sa.Table = Share.__table__  # type: ignore[assignment]
 member_table: sa.Table = TeamMember.__table__  # type: ignore[assignment]
 archive_table: sa.Table = ArchivedValue.__table__  # type: ignore[assignment]
+
+
+class InstalledBlueprint(Base):
+    """A blueprint applied to this workspace: its version and the definitions it installed
+    (the base layer, which an upgrade merges against)."""
+
+    __tablename__ = "blocks_blueprints"
+
+    name: Mapped[str] = mapped_column(sa.String(63), primary_key=True)
+    version: Mapped[str] = mapped_column(sa.String(40))
+    manifest: Mapped[Any] = mapped_column(JSONType)
+    #: ``{"kind/name": document}`` as the blueprint gave them.
+    base: Mapped[Any] = mapped_column(JSONType)
+    installed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    installed_by: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class BlueprintRecord(Base):
+    """A sample record a blueprint loaded, by its key: loading again skips it, and later
+    records' references name it by key."""
+
+    __tablename__ = "blocks_blueprint_records"
+
+    blueprint: Mapped[str] = mapped_column(sa.String(63), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    entity: Mapped[str] = mapped_column(sa.String(63))
+    record_id: Mapped[str] = mapped_column(sa.String(32))

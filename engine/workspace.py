@@ -134,6 +134,7 @@ class Workspace:
         from .accounts import AccountService
         from .approvals import ApprovalService
         from .automations import AutomationService
+        from .blueprints import BlueprintService
         from .jobs import make_jobs
         from .metadata import MetadataService
         from .records import RecordService
@@ -166,6 +167,7 @@ class Workspace:
         self.approvals = ApprovalService(self)
         self.notes = NoteService(self)
         self.saved_views = SavedViewService(self)
+        self.blueprints = BlueprintService(self)
         #: Where asynchronous rules' runs go: RQ on Redis (``REDIS_URL``), else inline.
         self.jobs = make_jobs(self, redis_url or os.environ.get("REDIS_URL"))
 
@@ -344,8 +346,11 @@ class Workspace:
             workflow, problems = compile_workflow(doc, entity, roles)
             errors += [(f"/workflow/{name}{where}", message) for where, message in problems]
             entity.workflow = workflow
+        # Every rule and approval is checked (each is reported), once what they stand on
+        # (entities, workflows) compiled.
+        blocked = bool(errors)
         for (kind, name), doc in sorted(documents.items()):
-            if kind != "automation" or errors:
+            if kind != "automation" or blocked:
                 continue
             entity = entities.get(doc["entity"])
             if entity is None:
@@ -357,7 +362,7 @@ class Workspace:
             if rule is not None:
                 entity.automations.append(rule)
         for (kind, name), doc in sorted(documents.items()):
-            if kind != "approval" or errors:
+            if kind != "approval" or blocked:
                 continue
             entity = entities.get(doc["entity"])
             if entity is None:

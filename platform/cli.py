@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
 from blockscrm.engine import BlocksError, Workspace
-from blockscrm.engine.jobs import QUEUE
+from blockscrm.engine.blueprints import BlueprintPlan, Library
+from blockscrm.engine.jobs import QUEUE, InlineJobs
 
 from .app import create_app
 from .extension import current_workspace
@@ -47,6 +51,66 @@ def init() -> None:
     """Create the workspace in DATABASE_URL (a SQLite file by default)."""
     with _workspace() as ws:
         click.echo(f"Workspace ready: {ws.engine.url.render_as_string(hide_password=True)}")
+
+
+#: The demo's accounts besides admin: ``(username, role, manager)``, all in team sales.
+DEMO_USERS = (("mia", "sales_manager", None), ("ann", "sales_rep", "mia"),
+              ("bob", "sales_rep", "mia"), ("dora", "director", None))
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--database", default="blocks-demo.db", show_default=True,
+              type=click.Path(dir_okay=False), help="The demo's SQLite file (kept between runs).")
+@click.option("--blueprint", "blueprint_name", default="core-sales", show_default=True)
+@click.option("--no-serve", is_flag=True, help="Set the demo up, then stop.")
+def demo(port: int, database: str, blueprint_name: str, no_serve: bool) -> None:
+    """A SQLite workspace with the core sales blueprint and its sample data, served on
+    127.0.0.1 with jobs run inline. The admin's password is BLOCKS_ADMIN_PASSWORD when
+    set, else generated and printed; the other demo accounts share it."""
+    password = os.environ.get("BLOCKS_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+    url = f"sqlite:///{Path(database).resolve()}"
+    app = create_app({"DATABASE_URL": url, "REDIS_URL": None})
+    ws: Workspace = app.extensions["blocks"]
+    ws.jobs = InlineJobs(ws)  # the demo needs no Redis, whatever the environment says
+    try:
+        started = time.perf_counter()
+        click.echo(f"Workspace {database}: applying {blueprint_name}…")
+        plan = ws.blueprints.apply(blueprint_name, confirm=True, actor="demo")
+        click.echo(f"  {len(plan.definitions)} definitions changed")
+        _demo_accounts(ws, password)
+        click.echo("Loading sample data (automations run as each record arrives)…")
+        plan = ws.blueprints.apply(blueprint_name, with_data=True, confirm=True, actor="demo")
+        loaded = sum(sum(counts.values()) for counts in plan.data.values())
+        click.echo(f"  {loaded} sample records loaded "
+                   f"(ready in {time.perf_counter() - started:.1f} s)")
+    except BlocksError as exc:
+        ws.close()
+        raise _blueprint_errors(exc) from None
+    click.echo(f"\nBlocks CRM demo: http://127.0.0.1:{port}/app/")
+    click.echo(f"Accounts: admin (everything), {', '.join(f'{u} ({r})' for u, r, _ in DEMO_USERS)}")
+    click.echo(f"Password for each: {password}\n")
+    if no_serve:
+        ws.close()
+        return
+    threading.Thread(target=_fire_timers, args=(ws, 15.0), daemon=True).start()
+    app.run(host="127.0.0.1", port=port, use_reloader=False)
+
+
+def _demo_accounts(ws: Workspace, password: str) -> None:
+    """admin and the demo users, with ``password`` (set again on every run, so the
+    password printed is the one that works)."""
+    if "sales" not in ws.accounts.teams():
+        ws.accounts.create_team("sales", label={"en": "Sales", "zh": "销售"})
+    existing = {u.username for u in ws.accounts.users()}
+    for username, role, manager in (("admin", "admin", None), *DEMO_USERS):
+        if username in existing:
+            ws.accounts.set_password(username, password)
+        else:
+            ws.accounts.create_user(username, password=password, roles=[role],
+                                    teams=[] if role == "admin" else ["sales"], manager=manager,
+                                    email=f"{username}@demo.blocks.test",
+                                    display_name=username.capitalize())
 
 
 @main.command()
@@ -183,6 +247,108 @@ def create_user(username: str, password: str, roles: tuple[str, ...], teams: tup
         raise click.ClickException(message) from None
     roles_text = ", ".join(sorted(created.roles)) or "no role"
     click.echo(f"Created user {created.username} ({roles_text}).")
+
+
+@main.group()
+def blueprint() -> None:
+    """Plan, apply, export and test blueprints (folders of YAML definitions)."""
+
+
+def _blueprint_errors(exc: BlocksError) -> click.ClickException:
+    plan = getattr(exc, "plan", None)
+    if isinstance(plan, BlueprintPlan):
+        return click.ClickException(f"{exc.message}\n\n{plan}")
+    return click.ClickException(exc.message)
+
+
+@blueprint.command("list")
+def list_blueprints() -> None:
+    """The blueprints installed here and those available, with their versions."""
+    with _workspace() as ws:
+        installed = ws.blueprints.installed()
+        available = ws.blueprints.library.available()
+    rows = [(name, installed.get(name, {}).get("version", "-"),
+             available[name].version if name in available else "-",
+             (available.get(name) and available[name].label.get("en"))
+             or installed[name]["manifest"]["label"].get("en", ""))
+            for name in sorted(set(installed) | set(available))]
+    if not rows:
+        click.echo("No blueprints installed or available.")
+        return
+    click.echo(f"{'NAME':<24} {'INSTALLED':<10} {'AVAILABLE':<10} LABEL")
+    for name, have, offered, label in rows:
+        click.echo(f"{name:<24} {have:<10} {offered:<10} {label}")
+
+
+@blueprint.command("plan")
+@click.argument("name_or_path")
+@click.option("--with-data", is_flag=True, help="Also count the sample records to load.")
+def plan_blueprint(name_or_path: str, with_data: bool) -> None:
+    """Everything applying NAME_OR_PATH would change here (changes nothing)."""
+    try:
+        with _workspace() as ws:
+            click.echo(str(ws.blueprints.plan(name_or_path, with_data=with_data)))
+    except BlocksError as exc:
+        raise _blueprint_errors(exc) from None
+
+
+@blueprint.command("apply")
+@click.argument("name_or_path")
+@click.option("--with-data", is_flag=True, help="Load the blueprint's sample records too.")
+@click.option("--yes", "confirm", is_flag=True,
+              help="Confirm destructive steps (dropping fields or entities).")
+def apply_blueprint(name_or_path: str, with_data: bool, confirm: bool) -> None:
+    """Apply NAME_OR_PATH, and the blueprints it requires, in one publish."""
+    try:
+        with _workspace() as ws:
+            plan = ws.blueprints.apply(name_or_path, with_data=with_data, confirm=confirm)
+    except BlocksError as exc:
+        raise _blueprint_errors(exc) from None
+    click.echo(str(plan))
+    if not plan.empty:
+        click.echo("\nApplied.")
+
+
+@blueprint.command("export")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--layer", help="Only one layer: an installed blueprint's name, or "
+                              "'workspace' for what this workspace changed on top.")
+@click.option("--name", help="The exported blueprint's name (default: the folder's).")
+@click.option("--version", "version", help="Its version (default 1.0.0).")
+@click.option("--force", is_flag=True, help="Replace the definitions of an earlier export.")
+def export_blueprint(folder: str, layer: str | None, name: str | None, version: str | None,
+                     force: bool) -> None:
+    """Write this workspace's configuration to FOLDER as a blueprint."""
+    try:
+        with _workspace() as ws:
+            written = ws.blueprints.export(folder, layer=layer, name=name, version=version,
+                                           force=force)
+    except BlocksError as exc:
+        raise _blueprint_errors(exc) from None
+    click.echo(f"Wrote {len(written)} files to {folder}.")
+
+
+@blueprint.command("test")
+@click.argument("name_or_path")
+@click.option("-k", "select", help="Only the scenarios whose name contains this text.")
+def test_blueprint(name_or_path: str, select: str | None) -> None:
+    """Run NAME_OR_PATH's scenarios, each in a throwaway workspace."""
+    from blockscrm.engine.blueprints.scenarios import run_scenarios
+
+    library = Library()
+    try:
+        chosen = library.get(name_or_path)
+        results = []
+        for result in run_scenarios(chosen, library, select=select):
+            click.echo(str(result))
+            results.append(result)
+    except BlocksError as exc:
+        raise _blueprint_errors(exc) from None
+    failed = sum(not r.passed for r in results)
+    click.echo(f"\n{len(results) - failed} passed, {failed} failed "
+               f"({sum(r.seconds for r in results):.1f} s).")
+    if failed or not results:
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import blockscrm.engine as engine
-from blockscrm.engine.definitions import KINDS, meta_schema
+from blockscrm.engine.definitions import KINDS, meta_schema, schema_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,6 +68,8 @@ def test_every_meta_schema_is_a_valid_json_schema() -> None:
         schema = meta_schema(kind)
         Draft202012Validator.check_schema(schema)
         assert schema["properties"]["kind"] == {"const": kind}
+    for name in ("blueprint", "scenario"):  # a blueprint's own files
+        Draft202012Validator.check_schema(schema_file(name))
     shipped = {p.stem for p in (ROOT / "engine" / "metaschemas").glob("*.json")}
-    assert shipped == set(KINDS)
+    assert shipped == {*KINDS, "blueprint", "scenario"}
     json.loads((ROOT / "engine" / "metaschemas" / "entity.json").read_text("utf-8"))
