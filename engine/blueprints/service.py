@@ -129,9 +129,11 @@ class BlueprintPlan:
     schema: Plan | None
     #: Automations and approvals that would start acting: ``(kind, name, what)``.
     rules: list[tuple[str, str, str]]
-    #: Sample records that would be loaded, by blueprint and entity.
+    #: Sample records not loaded yet, by blueprint and entity.
     data: dict[str, dict[str, int]]
     conflicts: list[str]
+    #: Whether applying loads the sample data (else it is only mentioned).
+    with_data: bool = False
     #: The definitions to publish: ``{(kind, name): document or None}``.
     changes: dict[Key, Document | None] = field(repr=False, default_factory=dict)
     #: The base layer each blueprint leaves behind.
@@ -142,7 +144,7 @@ class BlueprintPlan:
     def empty(self) -> bool:
         versions_change = any(old != new for _, old, new in self.blueprints)
         return not (self.definitions or self.conflicts or versions_change
-                    or any(self.data.values()))
+                    or (self.with_data and any(self.data.values())))
 
     def to_dict(self) -> dict[str, Any]:
         return {"blueprints": [{"name": n, "installed": o, "version": v}
@@ -152,7 +154,7 @@ class BlueprintPlan:
                                 for c in self.definitions],
                 "schema": self.schema.to_dict() if self.schema else None,
                 "rules": [{"kind": k, "name": n, "what": w} for k, n, w in self.rules],
-                "data": self.data, "conflicts": self.conflicts}
+                "data": self.data, "with_data": self.with_data, "conflicts": self.conflicts}
 
     def __str__(self) -> str:
         if self.empty:
@@ -174,9 +176,12 @@ class BlueprintPlan:
             lines += ["", "Rules that would start acting:"]
             lines += [f"  {kind} {name}: {what}" for kind, name, what in self.rules]
         for blueprint, counts in self.data.items():
-            if counts:
+            if counts and self.with_data:
                 lines += ["", f"Sample data from {blueprint}:"]
                 lines += [f"  {entity}: {n} record(s)" for entity, n in counts.items()]
+            elif counts:
+                lines += ["", f"Sample data from {blueprint}: {sum(counts.values())} records, "
+                              "not loaded unless asked (--with-data)"]
         return "\n".join(lines)
 
 
@@ -288,9 +293,9 @@ class BlueprintService:
                 schema = self.ws.metadata.plan(changes=changes)
             except DefinitionError as exc:
                 conflicts += self._definition_conflicts(exc, chain, owners)
-        data = {bp.name: _data_counts(bp, loaded) if with_data else {} for bp in chain}
+        data = {bp.name: _data_counts(bp, loaded) for bp in chain}
         return BlueprintPlan(versions, definitions, schema, self._new_rules(current, changes),
-                             data, conflicts, changes, new_bases, chain)
+                             data, conflicts, with_data, changes, new_bases, chain)
 
     def _merge_one(self, key: Key, bp: Blueprint, base: Document | None,
                    theirs: Document | None, ours: Document | None, conflicts: list[str]
