@@ -24,6 +24,7 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import ActionFailed
+from .fieldtypes import json_value
 from .rules import Env, RuleError, RuleSyntaxError, parse_rule
 from .rules.types import BOOLEAN
 from .store import Notification, OutboxMessage, Setting, UserRole, UserRow, member_table
@@ -76,7 +77,8 @@ class ActionContext:
         """A literal as it is; ``{"formula": …}`` computed on the record."""
         if isinstance(spec, Mapping) and set(spec) == {"formula"}:
             evaluate = self.entity.rules.compile_python(parse_rule(spec["formula"]))
-            return evaluate(self.record, Env(user={"id": self.actor}, previous=self.previous))
+            return json_value(evaluate(self.record, Env(user={"id": self.actor},
+                                                        previous=self.previous)))
         return spec
 
     def render(self, template: str) -> str:
@@ -146,6 +148,10 @@ def _create_record(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
     values = {name: ctx.value(spec) for name, spec in params.get("values", {}).items()}
     if params.get("link"):
         values[params["link"]] = ctx.record["id"]
+    if not (ctx.as_user and ctx.user) and ctx.record.get("owner_id"):
+        # Made by the system on the record's behalf: it belongs to the record's owner, as
+        # a converted lead's account does, not to the rule.
+        values["owner_id"] = ctx.record["owner_id"]
     created = ctx.ws.records.create(params["entity"], values, **ctx.writer)
     if params.get("into"):  # kept on the record, so the rule's next actions can use it
         ctx.record = ctx.ws.records.update(ctx.entity.name, ctx.record["id"],

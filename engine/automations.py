@@ -389,7 +389,8 @@ class AutomationService:
         for rule in event.entity.automations:
             if rule.trigger.on != "relative" or not rule.enabled:
                 continue
-            if event.kind in ("updated", "transition") and rule.trigger.field not in event.changed:
+            moved = rule.trigger.field in event.changed or rule.trigger.field == "updated_at"
+            if event.kind in ("updated", "transition") and not moved:
                 continue  # its date did not move: the timer stands (or has fired)
             record_id = event.record["id"]
             conn.execute(sa.delete(timer_table).where(timer_table.c.automation == rule.name,

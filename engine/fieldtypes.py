@@ -172,6 +172,17 @@ def _datetime_out(moment: dt.datetime | None) -> str | None:
     return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds") + "Z"
 
 
+def json_value(value: Any) -> Any:
+    """A value a rule computed, as a record carries it: dates and datetimes as text."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return _datetime_out(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
 def _date_in(value: str | None) -> dt.date | None:
     return None if value is None else dt.date.fromisoformat(value)
 

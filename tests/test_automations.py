@@ -372,3 +372,45 @@ def test_regression_a_schedule_removed_and_added_again_fires_again(desk: Workspa
     publish(desk, nightly)
     desk.automations.tick(dt.datetime(2030, 5, 1, 3, 0))
     assert desk.automations.tick(dt.datetime(2030, 5, 2, 2, 1)) == 1
+
+
+def test_a_timer_on_updated_at_restarts_with_every_change(desk: Workspace) -> None:
+    publish(desk, rule("untouched", {"on": "relative", "field": "updated_at",
+                                     "offset": {"hours": 48}},
+                       [{"type": "set_fields", "values": {"priority": "high"}}], mode="async"))
+    ticket = desk.records.create("ticket", {"subject": "quiet"})
+    desk.records.update("ticket", ticket["id"], {"notes": "touched"})
+    touched = dt.datetime.fromisoformat(
+        desk.records.get("ticket", ticket["id"])["updated_at"].rstrip("Z"))
+    assert touched > dt.datetime.fromisoformat(ticket["updated_at"].rstrip("Z"))
+    # Due 48 hours after the change, not after the creation.
+    assert desk.automations.tick(touched + dt.timedelta(hours=48, microseconds=-1)) == 0
+    assert desk.automations.tick(touched + dt.timedelta(hours=48, seconds=1)) == 1
+    assert desk.records.get("ticket", ticket["id"])["priority"] == "high"
+
+
+def test_a_converting_rule_links_what_it_creates_and_gives_it_the_owner(
+        desk: Workspace) -> None:
+    desk.metadata.replace("entity", "ticket", {**TICKET, "properties": {
+        **TICKET["properties"],
+        "task": {"x-field": "reference", "x-ref": "task", "x-on-delete": "set_null"},
+        "follow_up": {"type": "string", "format": "date"}}})
+    desk.metadata.publish()
+    mia = desk.accounts.create_user("mia")
+    ann = desk.accounts.create_user("ann", manager="mia", roles=["admin"])
+    publish(desk, rule("convert", {"on": "created"}, [
+        {"type": "create_record", "entity": "task", "into": "task",
+         "values": {"title": {"formula": "subject"}}},
+        {"type": "set_fields", "values": {"notes": {"formula": "task"},
+                                          "follow_up": {"formula": "date_add(today(), 3)"}}},
+        {"type": "notify", "user": {"manager_of": "owner"}, "title": "Converted"}]))
+    ticket = desk.records.create("ticket", {"subject": "Lead"}, user=ann)
+    ticket = desk.records.get("ticket", ticket["id"])
+    task = desk.records.get("task", ticket["task"])
+    assert task["title"] == "Lead" and ticket["notes"] == task["id"]
+    assert task["owner_id"] == ann.id  # not the rule's
+    assert ticket["follow_up"] == (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    assert [n["title"] for n in desk.accounts.notifications(mia)["items"]] == ["Converted"]
+    with pytest.raises(DefinitionError, match="ticket.subject is no reference to task"):
+        publish(desk, rule("bad", {"on": "created"}, [
+            {"type": "create_record", "entity": "task", "into": "subject"}]))
