@@ -186,7 +186,7 @@ def _candidates(ctx: ActionContext, params: Mapping[str, Any]) -> list[str]:
         if "team" in params:
             query = query.join(member_table, member_table.c.user_id == UserRow.id).where(
                 member_table.c.team == params["team"])
-        else:
+        if "role" in params:  # with a team: the team's members who hold the role
             query = query.join(UserRole, UserRole.user_id == UserRow.id).where(
                 UserRole.role == params["role"])
         return list(conn.scalars(query))
@@ -216,7 +216,8 @@ def _assign_owner(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
         return {"owner_id": chosen, "strategy": "rule"}
     people = _candidates(ctx, params)
     if not people:
-        raise ActionFailed(f"no active user in {params.get('team') or params.get('role')!r}")
+        raise ActionFailed("no active user in " + " with ".join(
+            repr(params[k]) for k in ("team", "role") if k in params))
     strategy = params.get("strategy", "round_robin")
     table = ctx.entity.table
     with ctx.ws.transaction() as conn:
@@ -373,7 +374,7 @@ def builtin_actions() -> list[Action]:
                                           "user": text}}}}, []),
             "if": {"required": ["strategy"], "properties": {"strategy": {"const": "rule"}}},
             "then": {"required": ["rules"]},
-            "else": {"oneOf": [{"required": ["team"]}, {"required": ["role"]}]}},
+            "else": {"anyOf": [{"required": ["team"]}, {"required": ["role"]}]}},
             _assign_owner, _assign_owner_check, label={"en": "Assign an owner"}),
         Action("notify", _object({"user": who, "title": text, "body": {"type": "string"}},
                                  ["title"]), _notify, label={"en": "Notify a user"}),

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from ..accounts import User
 from ..errors import BlocksError
 from ..jobs import InlineJobs
-from ..store import Notification, OutboxMessage, Run, utcnow
+from ..store import ApprovalRequest, Notification, OutboxMessage, Run, utcnow
 from ..workspace import Workspace
 from .files import Blueprint, YamlFile
 from .service import Library
@@ -236,8 +236,15 @@ class _Run:
         with self.ws.reading() as conn:
             for name, table in (("notifications", Notification), ("emails", OutboxMessage),
                                 ("jobs", Run)):
+                if expect.get(name) == []:  # none at all
+                    problems += self._rows(conn, name, table, {"count": 0}, ["expect", name])
                 for i, item in enumerate(expect.get(name, [])):
                     problems += self._rows(conn, name, table, item, ["expect", name, i])
+            if expect.get("approvals") == []:
+                requests = conn.scalar(sa.select(sa.func.count()).select_from(ApprovalRequest))
+                if requests:
+                    problems.append(self._at(["expect", "approvals"],
+                                             f"{requests} approval(s), expected none"))
         for i, item in enumerate(expect.get("approvals", [])):
             problems += self._approvals(item, ["expect", "approvals", i])
         if problems:
@@ -315,6 +322,8 @@ class _Run:
         return []
 
     def _approvals(self, item: Mapping[str, Any], where: list[str | int]) -> list[str]:
+        if "record" not in item:
+            return [self._at(where, "say which record's approvals: record")]
         entity, record_id = self.record(item.get("record", ""), [*where, "record"])
         requests = self.ws.approvals.for_record(entity, record_id)
         count = item.get("count")
