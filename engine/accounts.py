@@ -187,6 +187,15 @@ class AccountService:
 
     # --- teams ----------------------------------------------------------------------------
 
+    def names(self, ids: Iterable[str]) -> dict[str, str]:
+        """The name to show for each of these user ids (display name, else username);
+        an id that is no user's (an automation's) is left out."""
+        ids = list(ids)
+        with self.ws.reading() as conn:
+            return {i: display or username for i, username, display in conn.execute(
+                sa.select(UserRow.id, UserRow.username, UserRow.display_name)
+                .where(UserRow.id.in_(ids)))} if ids else {}
+
     def teams(self) -> list[str]:
         """Every team's name."""
         with self.ws.reading() as conn:

@@ -105,13 +105,17 @@ def test_the_demo_serves_the_screens(demo_db: Path) -> None:
             form = browser.get("/login").text
             token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
             assert token
-            home = browser.post("/login", data={"username": "ann", "password": PASSWORD,
+            home = browser.post("/login", data={"username": "mia", "password": PASSWORD,
                                                 "csrf_token": token.group(1)})
             assert home.status_code == 200 and "/app/" in str(home.url)
             board = browser.get("/app/opportunity/kanban")
             assert board.status_code == 200 and "Negotiation" in board.text
-            dashboard = browser.get("/app/dashboards/sales_overview")
-            assert dashboard.status_code == 200
+            assert browser.get("/app/dashboards/sales_overview").status_code == 200
+            # Owners show by name, on the dashboards and in the lists, never by id.
+            team = browser.get("/app/dashboards/team_activity")
+            assert team.status_code == 200 and "Ann" in team.text and "Bob" in team.text
+            accounts = browser.get("/app/account")
+            assert accounts.status_code == 200 and ">Ann<" in accounts.text
     finally:
         server.terminate()
         server.communicate(timeout=10)  # waits, and closes its output pipe

@@ -26,6 +26,7 @@ from .helpers import (
     current_catalog,
     display,
     field_label,
+    is_person,
     navigation,
     option_label,
     record_title,
@@ -158,7 +159,7 @@ def _group_label(entity: Entity, field: str, key: Any, titles: dict[str, str]
         return option_label(entity, field, key)
     if kind == "boolean":
         return (gettext("Yes") if key else gettext("No")), None
-    if kind == "reference":
+    if kind == "reference" or is_person(entity, field):
         return titles.get(key, str(key)), None
     return str(key), None
 

@@ -35,6 +35,8 @@ def N_(message: str) -> str:
 
 
 #: The system fields' labels, translated like the rest of the platform's text.
+#: System fields that hold a user's id.
+PEOPLE_FIELDS = ("owner_id", "created_by", "updated_by")
 SYSTEM_LABELS = {"id": N_("ID"), "state": N_("State"), "owner_id": N_("Owner"),
                  "created_at": N_("Created"), "updated_at": N_("Updated"),
                  "created_by": N_("Created by"), "updated_by": N_("Updated by"),
@@ -125,6 +127,10 @@ def reference_titles(entity: Entity, records: Iterable[Mapping[str, Any]],
     ws = current_workspace()
     rows = list(records)
     titles: dict[str, str] = {}
+    names = list(names)
+    people = {r[n] for r in rows for n in names if is_person(entity, n) and r.get(n)}
+    if people:  # owners and user fields: by the person's name
+        titles.update(ws.accounts.names(people))
     for name in names:
         found = entity.fields.get(name)
         if found is None or not found.ref:
@@ -144,6 +150,12 @@ def reference_titles(entity: Entity, records: Iterable[Mapping[str, Any]],
         except BlocksError:
             continue
     return titles
+
+
+def is_person(entity: Entity, name: str) -> bool:
+    """Whether the field holds a user's id (an owner, an author, a user field)."""
+    found = entity.fields.get(name)
+    return name in PEOPLE_FIELDS or (found is not None and found.type.name == "user")
 
 
 def option_label(entity: Entity, name: str, value: Any) -> tuple[str, str | None]:
@@ -214,6 +226,8 @@ def formatter(entity: Entity, name: str, titles: Mapping[str, str] | None = None
         kind = "state"
     elif name in ("created_at", "updated_at"):
         kind = "datetime"
+    elif name in PEOPLE_FIELDS:
+        kind = "user"
     shown = _plain_formatter(entity, name, kind, found, titles or {})
 
     def show(record: Mapping[str, Any]) -> Markup:
@@ -259,6 +273,8 @@ def _plain_formatter(entity: Entity, name: str, kind: str, found: Any,
     if kind == "reference" and found.ref:
         return lambda value, _: Markup('<a href="%s">%s</a>') % (
             record_url(found.ref, value), titles.get(value, value))
+    if kind == "user":
+        return lambda value, _: escape(titles.get(value, value))
     if kind == "rich_text":
         return lambda value, _: sanitize(str(value))
     if kind == "url":
