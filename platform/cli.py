@@ -282,12 +282,15 @@ def list_blueprints() -> None:
 
 @blueprint.command("plan")
 @click.argument("name_or_path")
-@click.option("--with-data", is_flag=True, help="Also count the sample records to load.")
-def plan_blueprint(name_or_path: str, with_data: bool) -> None:
+@click.option("--with-data", is_flag=True, help="Plan loading the sample records too.")
+@click.option("--json", "as_json", is_flag=True, help="The plan as JSON, for tools.")
+def plan_blueprint(name_or_path: str, with_data: bool, as_json: bool) -> None:
     """Everything applying NAME_OR_PATH would change here (changes nothing)."""
     try:
         with _workspace() as ws:
-            click.echo(str(ws.blueprints.plan(name_or_path, with_data=with_data)))
+            plan = ws.blueprints.plan(name_or_path, with_data=with_data)
+            click.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False, default=str)
+                       if as_json else str(plan))
     except BlocksError as exc:
         raise _blueprint_errors(exc) from None
 

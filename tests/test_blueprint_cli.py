@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,12 @@ def test_list_plan_apply_and_export_from_the_command_line(
     assert any(line.startswith("core-sales ") for line in listed.output.splitlines())
     plan = run.invoke(main, ["blueprint", "plan", "sales"])
     assert plan.exit_code == 0 and "+ entity deal  (sales)" in plan.output
+    as_json = json.loads(run.invoke(main, ["blueprint", "plan", "sales", "--json"]).output)
+    assert {(d["kind"], d["name"], d["action"]) for d in as_json["definitions"]} == {
+        ("entity", "account", "create"), ("entity", "deal", "create"),
+        ("workflow", "deal_flow", "create")}
+    assert any("CREATE TABLE" in " ".join(s.get("ddl", [])).upper()
+               for s in as_json["schema"]["steps"])
     applied = run.invoke(main, ["blueprint", "apply", "sales"])
     assert applied.exit_code == 0 and applied.output.rstrip().endswith("Applied.")
     assert run.invoke(main, ["blueprint", "plan", "sales"]).output == "No changes.\n"

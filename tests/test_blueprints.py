@@ -316,3 +316,14 @@ def test_bad_sample_data_names_its_line_and_loads_nothing(workspace: Workspace,
         workspace.blueprints.apply(folder, with_data=True)
     assert workspace.query("account").count().value == 0  # the definitions stay, no records
     assert set(workspace.catalog().entities) == {"account", "deal"}
+
+
+def test_a_blueprint_whose_definitions_do_not_fit_together_is_refused_by_line(
+        workspace: Workspace, tmp_path: Path) -> None:
+    broken = {**BIG_DEAL, "condition": "amount > 1000 and colour == 1"}
+    folder = write_blueprint(tmp_path / "bp", [ACCOUNT, DEAL, broken])
+    with pytest.raises(BlueprintError) as caught:
+        workspace.blueprints.plan(folder)
+    [problem] = caught.value.problems
+    assert problem.startswith("automations/big_deal.yaml:")
+    assert "/condition" in problem and "colour" in problem

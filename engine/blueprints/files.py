@@ -257,6 +257,7 @@ def load(path: str | Path) -> Blueprint:
                                                        "file is named"))
                 continue
             problems += [file.problem(_parts(p), m) for p, m in iter_meta_errors(document)]
+            document.pop("version", None)  # a published version's number, not the blueprint's
             documents[(kind, document["name"])] = document
             sources[(kind, document["name"])] = file
     for file_path in _files(root / "translations", (".yaml", ".yml")):

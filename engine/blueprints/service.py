@@ -292,7 +292,12 @@ class BlueprintService:
             try:
                 schema = self.ws.metadata.plan(changes=changes)
             except DefinitionError as exc:
-                conflicts += self._definition_conflicts(exc, chain, owners)
+                found = self._definition_conflicts(exc, chain, owners)
+                if not any(c.kept for c in definitions) and all(
+                        not p.endswith("(the workspace's own definition)") for p in found):
+                    # Nothing of the workspace's is involved: the blueprint itself is wrong.
+                    raise BlueprintError([p.rsplit(" (from ", 1)[0] for p in found]) from None
+                conflicts += found
         data = {bp.name: _data_counts(bp, loaded) for bp in chain}
         return BlueprintPlan(versions, definitions, schema, self._new_rules(current, changes),
                              data, conflicts, with_data, changes, new_bases, chain)
