@@ -141,3 +141,28 @@ def test_core_sales_exports_what_it_installs(tmp_path: Path) -> None:
         assert exported(tmp_path / "layer").keys() == exported(tmp_path / "whole").keys()
     finally:
         ws.close()
+
+
+def _label_maps(value: object, path: str = "") -> list[tuple[str, dict[str, str]]]:
+    """Every map of language to text in a definition (labels, titles, messages)."""
+    found: list[tuple[str, dict[str, str]]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("label", "x-label", "title", "message") and isinstance(item, dict):
+                found.append((f"{path}/{key}", item))
+            else:
+                found += _label_maps(item, f"{path}/{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += _label_maps(item, f"{path}/{i}")
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(Library().available()))
+def test_every_label_of_a_shipped_blueprint_has_english_and_chinese(name: str) -> None:
+    blueprint = Library().get(name)
+    missing = [f"{kind}/{doc_name}{path}"
+               for (kind, doc_name), document in blueprint.documents.items()
+               for path, label in _label_maps(document) if not {"en", "zh"} <= set(label)]
+    assert not missing, missing
+    assert sum(len(_label_maps(d)) for d in blueprint.documents.values()) > 100
