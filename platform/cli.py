@@ -257,7 +257,8 @@ def blueprint() -> None:
 def _blueprint_errors(exc: BlocksError) -> click.ClickException:
     plan = getattr(exc, "plan", None)
     if isinstance(plan, BlueprintPlan):
-        return click.ClickException(f"{exc.message}\n\n{plan}")
+        hint = " (--yes confirms)" if "confirming" in exc.message else ""
+        return click.ClickException(f"{exc.message}{hint}\n\n{plan}")
     return click.ClickException(exc.message)
 
 

@@ -95,6 +95,23 @@ def test_a_conflict_stops_apply_and_shows_the_plan(run: CliRunner, workspace: Wo
     assert workspace.metadata.get("entity", "deal")["label"] == {"en": "Our deal"}
 
 
+def test_dropping_a_field_needs_yes(run: CliRunner, workspace: Workspace,
+                                    tmp_path: Path) -> None:
+    v1 = write_blueprint(tmp_path / "v1", [ACCOUNT, DEAL])
+    assert run.invoke(main, ["blueprint", "apply", str(v1)]).exit_code == 0
+    workspace.records.create("deal", {"title": "Old", "region": "north"})
+    v2_deal = copy.deepcopy(DEAL)
+    del v2_deal["properties"]["region"]
+    v2 = write_blueprint(tmp_path / "v2", [ACCOUNT, v2_deal], version="1.1")
+    refused = run.invoke(main, ["blueprint", "apply", str(v2)])
+    assert refused.exit_code == 1 and "it needs confirming (--yes confirms)" in refused.output
+    assert "region" in refused.output and "1" in refused.output
+    assert "region" in workspace.catalog().entities["deal"].fields
+    done = run.invoke(main, ["blueprint", "apply", str(v2), "--yes"])
+    assert done.exit_code == 0, done.output
+    assert "region" not in workspace.catalog().entities["deal"].fields
+
+
 def test_scenarios_report_each_result_with_its_line(run: CliRunner, tmp_path: Path) -> None:
     folder = write_blueprint(tmp_path / "sales", [ACCOUNT, DEAL, FLOW],
                              extra={"tests/deals.yaml": SCENARIOS})

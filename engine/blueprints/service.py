@@ -392,6 +392,10 @@ class BlueprintService:
         if plan.conflicts:
             raise Conflict("the blueprint conflicts with this workspace:\n"
                            + "\n".join(plan.conflicts), plan=plan)
+        if plan.schema is not None and plan.schema.destructive and not confirm:
+            steps = "; ".join(s.summary for s in plan.schema.steps if s.destructive)
+            raise Conflict(f"applying would remove data ({steps}); it needs confirming",
+                           plan=plan)
         actor = actor or f"blueprint:{plan.chain[-1].name}"
         with self.ws.transaction() as conn:
             if plan.changes:
