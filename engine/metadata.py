@@ -9,6 +9,8 @@ Every published version is kept, so any two can be diffed and an earlier one res
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -106,15 +108,61 @@ class MetadataService:
             self._save(conn, document, actor)
         return document
 
-    def replace(self, kind: str, name: str, document: Any, *,
-                actor: str | None = None) -> Document:
-        """Save ``document`` as the draft of an existing (or new) definition."""
+    def replace(self, kind: str, name: str, document: Any, *, actor: str | None = None,
+                expected: str | None = None) -> Document:
+        """Save ``document`` as the draft of an existing (or new) definition.
+
+        ``expected`` is the :meth:`revision` the editor started from: when someone else
+        saved the definition since, nothing is saved.
+
+        :raises Conflict: ``expected`` is stale.
+        """
         document = self.check(document)
         if (document["kind"], document["name"]) != (kind, name):
             raise DefinitionError({"/name": [f"must be {name!r}, as in the address"]})
         with self.ws.transaction() as conn:
+            self._check_revision(conn, kind, name, expected)
             self._save(conn, document, actor)
         return document
+
+    def revision(self, kind: str, name: str) -> str:
+        """A fingerprint of the definition as it stands (its draft, else the published
+        one): an editor sends it back to save, so two editors never overwrite each
+        other's work unknowingly."""
+        _named(kind, name)
+        with self.ws.reading() as conn:
+            return self._revision(conn, kind, name)
+
+    def _revision(self, conn: sa.Connection, kind: str, name: str) -> str:
+        draft = self._draft(conn, kind, name)
+        current = draft.document if draft is not None else self._published(conn, kind, name)
+        text = json.dumps(_unversioned(current), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def _check_revision(self, conn: sa.Connection, kind: str, name: str,
+                        expected: str | None) -> None:
+        if expected is None:
+            return
+        if conn.dialect.name == "postgresql":  # one check-and-save at a time
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7302)"))
+        if self._revision(conn, kind, name) != expected:
+            saved = conn.execute(sa.select(Draft.saved_by, Draft.saved_at).where(
+                Draft.kind == kind, Draft.name == name)).first()
+            who = f" (saved by {saved[0] or 'someone'} at {saved[1]:%Y-%m-%d %H:%M} UTC)" \
+                if saved else ""
+            raise Conflict(f"{kind} {name!r} changed since it was loaded{who}; load it "
+                           "again and redo the change")
+
+    def publishes(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest publishes: when, by whom, and which definitions each changed."""
+        with self.ws.reading() as conn:
+            rows = conn.execute(sa.select(Publish.id, Publish.published_at,
+                                          Publish.published_by, Publish.plan)
+                                .order_by(Publish.id.desc()).limit(limit)).all()
+        return [{"id": i, "published_at": at.isoformat() + "Z", "published_by": by,
+                 "definitions": (plan or {}).get("definitions", [])}
+                for i, at, by, plan in rows]
 
     def get(self, kind: str, name: str) -> Document:
         """The draft where one exists, else the published definition."""
@@ -143,10 +191,13 @@ class MetadataService:
                     documents[name] = document
         return [copy.deepcopy(documents[n]) for n in sorted(documents)]
 
-    def delete(self, kind: str, name: str, *, actor: str | None = None) -> None:
-        """Discard an unpublished draft, or mark a published definition for deletion."""
+    def delete(self, kind: str, name: str, *, actor: str | None = None,
+               expected: str | None = None) -> None:
+        """Discard an unpublished draft, or mark a published definition for deletion
+        (``expected`` as in :meth:`replace`)."""
         _named(kind, name)
         with self.ws.transaction() as conn:
+            self._check_revision(conn, kind, name, expected)
             published = self._published(conn, kind, name)
             draft = self._draft(conn, kind, name)
             if published is None and draft is None:
@@ -283,6 +334,8 @@ class MetadataService:
 
     def version(self, kind: str, name: str, version: int) -> Document | None:
         """One published version's document (None where that version deleted it)."""
+        if not isinstance(version, int) or not 0 < version < 2**31:  # no column holds more
+            raise NotFound(f"{kind} {name!r} has no version {version}")
         with self.ws.reading() as conn:
             row = conn.execute(
                 sa.select(DefinitionVersion.document).where(

@@ -97,5 +97,16 @@ def if_match_version() -> int | None:
     return int(next(iter(strong)))
 
 
+def if_match_revision() -> str | None:
+    """The definition revision ``If-Match`` names (its ETag), or None (no header, ``*``)."""
+    if "If-Match" not in request.headers or request.if_match.star_tag:
+        return None
+    tags = request.if_match.as_set()
+    if len(tags) != 1:
+        abort_with_problem(400, "If-Match must name one definition revision, as its ETag "
+                                "does.", errors={"If-Match": ["must be one quoted revision"]})
+    return next(iter(tags))
+
+
 def _is_number(tag: str) -> bool:
     return tag.isascii() and tag.isdigit()

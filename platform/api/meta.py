@@ -11,13 +11,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from blockscrm.engine import DefinitionError, NotFound, PermissionDenied
+from blockscrm.engine import DefinitionError, NotFound, PermissionDenied, QueryError
 from blockscrm.engine.definitions import KINDS, meta_schema
 
 from ..auth import SAFE_METHODS, current_user
 from ..extension import current_workspace
 from ..problems import abort_with_problem
-from .inputs import json_body, json_object
+from .inputs import if_match_revision, json_body, json_object
 
 meta_bp = Blueprint("meta", __name__, url_prefix="/meta")
 
@@ -85,6 +85,12 @@ def publish() -> Response:
     return jsonify(plan.to_dict())
 
 
+@meta_bp.get("/publishes")
+def list_publishes() -> Response:
+    """The newest publishes: when, by whom, which definitions each changed."""
+    return jsonify({"items": current_workspace().metadata.publishes()})
+
+
 @meta_bp.get("/<kind>")
 def list_definitions(kind: str) -> Response:
     """Every definition of ``kind``: the draft where there is one, else the published."""
@@ -102,20 +108,64 @@ def create_definition(kind: str) -> Response:
     return response
 
 
+def _with_revision(response: Response, kind: str, name: str) -> Response:
+    """The definition's revision as its ETag: sent back in If-Match, it keeps two
+    editors from overwriting each other."""
+    response.set_etag(current_workspace().metadata.revision(kind, name))
+    return response
+
+
 @meta_bp.get("/<kind>/<name>")
 def get_definition(kind: str, name: str) -> Response:
-    return jsonify(current_workspace().metadata.get(_known(kind), name))
+    return _with_revision(jsonify(current_workspace().metadata.get(_known(kind), name)),
+                          kind, name)
 
 
 @meta_bp.put("/<kind>/<name>")
 def replace_definition(kind: str, name: str) -> Response:
-    """Save the document as the definition's draft."""
+    """Save the document as the definition's draft (409 when If-Match is stale)."""
     document = _document(_known(kind))
-    return jsonify(current_workspace().metadata.replace(kind, name, document, actor=_actor()))
+    saved = current_workspace().metadata.replace(kind, name, document, actor=_actor(),
+                                                 expected=if_match_revision())
+    return _with_revision(jsonify(saved), kind, name)
 
 
 @meta_bp.delete("/<kind>/<name>")
 def delete_definition(kind: str, name: str) -> Response:
     """Discard an unpublished draft, or draft the deletion of a published definition."""
-    current_workspace().metadata.delete(_known(kind), name, actor=_actor())
+    current_workspace().metadata.delete(_known(kind), name, actor=_actor(),
+                                        expected=if_match_revision())
     return Response(status=204)
+
+
+@meta_bp.get("/<kind>/<name>/versions")
+def list_versions(kind: str, name: str) -> Response:
+    """Every published version of a definition, oldest first, with who and when."""
+    return jsonify({"items": current_workspace().metadata.versions(_known(kind), name)})
+
+
+@meta_bp.get("/<kind>/<name>/versions/<int:version>")
+def get_version(kind: str, name: str, version: int) -> Response:
+    """One published version's document (null where that version deleted it)."""
+    return jsonify(current_workspace().metadata.version(_known(kind), name, version))
+
+
+@meta_bp.get("/<kind>/<name>/diff")
+def diff_versions(kind: str, name: str) -> Response:
+    """What changed between two published versions (``from`` and ``to``)."""
+    bounds = []
+    for key in ("from", "to"):
+        value = request.args.get(key, "")
+        if not value.isascii() or not value.isdigit() or len(value) > 9:
+            raise QueryError({key: ["must be a version number"]})
+        bounds.append(int(value))
+    return jsonify({"changes": current_workspace().metadata.diff(_known(kind), name,
+                                                                 *bounds)})
+
+
+@meta_bp.post("/<kind>/<name>/versions/<int:version>/restore")
+def restore_version(kind: str, name: str, version: int) -> Response:
+    """Make an earlier version the draft (publishing it goes through the plan)."""
+    document = current_workspace().metadata.restore(_known(kind), name, version,
+                                                    actor=_actor())
+    return _with_revision(jsonify(document), kind, name)

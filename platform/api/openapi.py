@@ -263,6 +263,18 @@ def meta_paths() -> dict[str, Schema]:
     definition = _ref("Definition")
     body = {"required": True, "content": {"application/json": {"schema": definition}}}
     tags = ["metadata"]
+    version = {"name": "version", "in": "path", "required": True,
+               "schema": {"type": "integer", "minimum": 0, "maximum": 999999999}}
+    revision = {"ETag": {"description": "The definition's revision, quoted: send it back "
+                                        "in If-Match.", "schema": {"type": "string"}}}
+    if_match = {"name": "If-Match", "in": "header", "required": False,
+                "schema": {"type": "string"},
+                "description": "The revision the change starts from; a stale one is a 409."}
+
+    def items(item: Schema) -> Schema:
+        return {"type": "object", "required": ["items"],
+                "properties": {"items": {"type": "array", "items": item}}}
+
     return {
         f"{PREFIX}/meta/schemas/{{kind}}": {"get": {
             "operationId": "meta.schema", "tags": tags, "parameters": kind,
@@ -285,17 +297,68 @@ def meta_paths() -> dict[str, Schema]:
         f"{PREFIX}/meta/{{kind}}/{{name}}": {
             "get": {"operationId": "meta.get", "tags": tags, "parameters": named,
                     "summary": "A definition: its draft, else the published one",
-                    "responses": {"200": _json(definition, "The definition."),
+                    "responses": {"200": _json(definition, "The definition.",
+                                               headers=revision),
                                   **_errors(403, 404)}},
-            "put": {"operationId": "meta.replace", "tags": tags, "parameters": named,
+            "put": {"operationId": "meta.replace", "tags": tags,
+                    "parameters": [*named, if_match],
                     "summary": "Save a definition's draft", "requestBody": body,
-                    "responses": {"200": _json(definition, "The draft saved."),
-                                  **_errors(400, 403, 404, 422)}},
-            "delete": {"operationId": "meta.delete", "tags": tags, "parameters": named,
+                    "responses": {"200": _json(definition, "The draft saved.",
+                                               headers=revision),
+                                  **_errors(400, 403, 404, 409, 422)}},
+            "delete": {"operationId": "meta.delete", "tags": tags,
+                       "parameters": [*named, if_match],
                        "summary": "Discard a draft, or draft a published one's deletion",
                        "responses": {"204": {"description": "Done."},
-                                     **_errors(403, 404)}},
+                                     **_errors(400, 403, 404, 409)}},
         },
+        f"{PREFIX}/meta/{{kind}}/{{name}}/versions": {"get": {
+            "operationId": "meta.versions", "tags": tags, "parameters": named,
+            "summary": "Every published version of a definition, with who and when",
+            "responses": {"200": _json(items({
+                "type": "object", "required": ["version", "publish_id", "published_at"],
+                "properties": {"version": {"type": "integer"},
+                               "publish_id": {"type": "integer"},
+                               "published_at": {"type": "string", "format": "date-time"},
+                               "published_by": {"type": ["string", "null"]},
+                               "deleted": {"type": "boolean"}}}), "The versions."),
+                **_errors(403, 404)}}},
+        f"{PREFIX}/meta/{{kind}}/{{name}}/versions/{{version}}": {"get": {
+            "operationId": "meta.version", "tags": tags, "parameters": [*named, version],
+            "summary": "One published version's document (null: that version deleted it)",
+            "responses": {"200": _json({"oneOf": [definition, {"type": "null"}]},
+                                       "The document."), **_errors(403, 404)}}},
+        f"{PREFIX}/meta/{{kind}}/{{name}}/versions/{{version}}/restore": {"post": {
+            "operationId": "meta.restore", "tags": tags, "parameters": [*named, version],
+            "summary": "Make an earlier version the draft",
+            "responses": {"200": _json({"oneOf": [definition, {"type": "null"}]},
+                                       "The draft now.", headers=revision),
+                          **_errors(403, 404)}}},
+        f"{PREFIX}/meta/{{kind}}/{{name}}/diff": {"get": {
+            "operationId": "meta.diff", "tags": tags,
+            "parameters": [*named, *({"name": key, "in": "query", "required": True,
+                                      "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"}}
+                                     for key in ("from", "to"))],
+            "summary": "What changed between two published versions",
+            "responses": {"200": _json({
+                "type": "object", "required": ["changes"],
+                "properties": {"changes": {"type": "array", "items": {
+                    "type": "object", "required": ["op", "path"],
+                    "properties": {"op": {"enum": ["add", "remove", "replace"]},
+                                   "path": {"type": "string"}, "before": {},
+                                   "after": {}}}}}}, "The changes."),
+                **_errors(400, 403, 404)}}},
+        f"{PREFIX}/meta/publishes": {"get": {
+            "operationId": "meta.publishes", "tags": tags,
+            "summary": "The newest publishes: when, by whom, what each changed",
+            "responses": {"200": _json(items({
+                "type": "object", "required": ["id", "published_at", "definitions"],
+                "properties": {"id": {"type": "integer"},
+                               "published_at": {"type": "string", "format": "date-time"},
+                               "published_by": {"type": ["string", "null"]},
+                               "definitions": {"type": "array", "items": {
+                                   "type": "object"}}}}), "The publishes."),
+                **_errors(403)}}},
         f"{PREFIX}/meta/plan": {"get": {
             "operationId": "meta.plan", "tags": tags,
             "summary": "What publishing every draft would do",

@@ -144,3 +144,50 @@ def test_deleting_a_draft_and_a_published_definition(client: FlaskClient) -> Non
         {"kind": "entity", "name": "ticket", "action": "delete"}]
     assert publish(client, confirm=True).status_code == 200
     assert_problem(client.get("/api/v1/records/ticket"), 404)
+
+
+def test_two_designers_do_not_overwrite_each_other(client: FlaskClient) -> None:
+    client.post(f"{META}/entity", json=TICKET)
+    first = client.get(f"{META}/entity/ticket")
+    second = client.get(f"{META}/entity/ticket")
+    assert first.headers["ETag"] == second.headers["ETag"]
+    mine = {**TICKET, "label": {"en": "Mine"}}
+    saved = client.put(f"{META}/entity/ticket", json=mine,
+                       headers={"If-Match": first.headers["ETag"]})
+    assert saved.status_code == 200 and saved.headers["ETag"] != first.headers["ETag"]
+    theirs = {**TICKET, "label": {"en": "Theirs"}}
+    stale = client.put(f"{META}/entity/ticket", json=theirs,
+                       headers={"If-Match": second.headers["ETag"]})
+    problem = assert_problem(stale, 409)
+    assert "changed since it was loaded" in problem["detail"]
+    assert client.get(f"{META}/entity/ticket").get_json()["label"] == {"en": "Mine"}
+    refused = client.delete(f"{META}/entity/ticket", headers={"If-Match": second.headers["ETag"]})
+    assert_problem(refused, 409)
+    assert_problem(client.put(f"{META}/entity/ticket", json=theirs,
+                              headers={"If-Match": '"a", "b"'}), 400)
+    # Without If-Match a save stays unconditional, as before.
+    assert client.put(f"{META}/entity/ticket", json=theirs).status_code == 200
+
+
+def test_versions_their_diff_restore_and_the_publish_history(client: FlaskClient) -> None:
+    client.post(f"{META}/entity", json=TICKET)
+    assert publish(client).status_code == 200
+    client.put(f"{META}/entity/ticket", json={**TICKET, "label": {"en": "Case"}})
+    assert publish(client).status_code == 200
+    versions = client.get(f"{META}/entity/ticket/versions").get_json()["items"]
+    assert [v["version"] for v in versions] == [1, 2] and versions[0]["published_by"]
+    assert client.get(f"{META}/entity/ticket/versions/1").get_json()["label"] == {
+        "en": "Ticket"}
+    diff = client.get(f"{META}/entity/ticket/diff?from=1&to=2").get_json()["changes"]
+    assert diff == [{"op": "replace", "path": "/label/en", "before": "Ticket",
+                     "after": "Case"}]
+    assert_problem(client.get(f"{META}/entity/ticket/diff?from=1&to=x"), 400)
+    assert_problem(client.get(f"{META}/entity/ticket/versions/9"), 404)
+    restored = client.post(f"{META}/entity/ticket/versions/1/restore")
+    assert restored.status_code == 200 and restored.get_json()["label"] == {"en": "Ticket"}
+    plan = client.get(f"{META}/plan").get_json()
+    assert plan["definitions"] == [{"kind": "entity", "name": "ticket", "action": "update"}]
+    history = client.get(f"{META}/publishes").get_json()["items"]
+    assert [h["definitions"] for h in history] == [
+        [{"kind": "entity", "name": "ticket", "action": "update"}],
+        [{"kind": "entity", "name": "ticket", "action": "create"}]]
