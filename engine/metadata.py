@@ -287,8 +287,12 @@ class MetadataService:
                     definitions.append({"kind": kind, "name": name, "action": "delete"})
             elif _unversioned(documents.get((kind, name))) != _unversioned(document):
                 documents[(kind, name)] = document
-                definitions.append({"kind": kind, "name": name,
-                                    "action": "update" if exists else "create"})
+                entry: dict[str, Any] = {"kind": kind, "name": name,
+                                         "action": "update" if exists else "create"}
+                if exists:  # what a reviewer reads before publishing
+                    entry["changes"] = list(diff_documents(
+                        _unversioned(current.documents[(kind, name)]), _unversioned(document)))
+                definitions.append(entry)
         target = self._compile_all(documents, current)
         plan = Planner(conn, current, target, decisions).plan(definitions)
         return plan, target, {(d["kind"], d["name"]): drafts[(d["kind"], d["name"])]

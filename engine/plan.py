@@ -63,8 +63,9 @@ class Plan:
     """Every step publishing the drafts would take; ``str(plan)`` reads like a review."""
 
     steps: list[Step] = dataclasses.field(default_factory=list)
-    #: Definitions the publish saves: ``{"kind", "name", "action"}``.
-    definitions: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    #: Definitions the publish saves: ``{"kind", "name", "action"}``, and for an update
+    #: its ``changes`` (``{op, path, before, after}``).
+    definitions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     changes: list[EntityChange] = dataclasses.field(default_factory=list, repr=False)
 
     @property
@@ -188,7 +189,7 @@ class Planner:
 
     # --- planning -------------------------------------------------------------------------
 
-    def plan(self, definitions: list[dict[str, str]]) -> Plan:
+    def plan(self, definitions: list[dict[str, Any]]) -> Plan:
         plan = Plan(definitions=definitions)
         names = sorted(set(self.current.entities) | set(self.target.entities))
         edited = {d["name"] for d in definitions if d["kind"] == "entity"}

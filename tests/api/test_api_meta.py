@@ -186,8 +186,10 @@ def test_versions_their_diff_restore_and_the_publish_history(client: FlaskClient
     restored = client.post(f"{META}/entity/ticket/versions/1/restore")
     assert restored.status_code == 200 and restored.get_json()["label"] == {"en": "Ticket"}
     plan = client.get(f"{META}/plan").get_json()
-    assert plan["definitions"] == [{"kind": "entity", "name": "ticket", "action": "update"}]
+    assert plan["definitions"] == [{"kind": "entity", "name": "ticket", "action": "update",
+                                    "changes": [{"op": "replace", "path": "/label/en",
+                                                 "before": "Case", "after": "Ticket"}]}]
     history = client.get(f"{META}/publishes").get_json()["items"]
-    assert [h["definitions"] for h in history] == [
-        [{"kind": "entity", "name": "ticket", "action": "update"}],
-        [{"kind": "entity", "name": "ticket", "action": "create"}]]
+    assert [[(d["name"], d["action"]) for d in h["definitions"]] for h in history] == [
+        [("ticket", "update")], [("ticket", "create")]]
+    assert history[0]["definitions"][0]["changes"][0]["after"] == "Case"
