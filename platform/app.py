@@ -43,4 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(screens.bp)
     app.register_blueprint(assets.bp)
+    from blockscrm.designer import bp as designer_bp  # the designer builds on the platform
+
+    app.register_blueprint(designer_bp)
     return app

@@ -59,7 +59,8 @@ def local_target(target: str) -> str | None:
     """``target`` when it is an address on this site's screens, else None: after login,
     never send a user elsewhere (``//evil.example``, ``/\\evil.example`` and control
     characters all lead off-site in some browser)."""
-    if not target.startswith("/app/") or "\\" in target or not target.isprintable():
+    if not target.startswith(("/app/", "/designer/")) or "\\" in target \
+            or not target.isprintable():
         return None
     return target
 
