@@ -304,6 +304,7 @@ class ApprovalService:
     def _pending(self, conn: sa.Connection, request_id: int
                  ) -> tuple[Mapping[str, Any], Entity, Approval]:
         """The request, locked while it is decided (concurrent decisions queue here)."""
+        _stored_id(request_id)
         query = sa.select(requests).where(requests.c.id == request_id)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
@@ -522,6 +523,7 @@ class ApprovalService:
             return [self._request(conn, i) for i in ids]
 
     def _request(self, conn: sa.Connection, request_id: int) -> dict[str, Any]:
+        _stored_id(request_id)
         row = conn.execute(sa.select(requests).where(requests.c.id == request_id)
                            ).mappings().first()
         if row is None:
@@ -642,3 +644,10 @@ def _summary(ent: Entity, record: Mapping[str, Any]) -> dict[str, Any]:
         shown.insert(0, title)
     return {"label": ent.label, "id": record.get("id"),
             **{name: record[name] for name in shown}}
+
+
+def _stored_id(request_id: Any) -> None:
+    """:raises NotFound: for an id no request can have (past 64 bits the database would
+    fail on it rather than find nothing)."""
+    if not isinstance(request_id, int) or not 0 < request_id < 2**63:
+        raise NotFound(f"no approval request {request_id}")

@@ -75,3 +75,11 @@ def test_delegating_over_http(app: Flask, client: FlaskClient, quote: dict[str, 
     assert made.status_code == 201
     assert_problem(app.test_client().post("/api/v1/approvals/delegations", headers=mia,
                                           json={"to": "bo", "starts": "x", "ends": "y"}), 422)
+
+
+def test_regression_an_id_past_64_bits_is_not_found(client: FlaskClient) -> None:
+    # found by schemathesis: a recall of such an id was a database error (500)
+    huge = 2**111
+    for decision in ("approve", "reject", "recall"):
+        assert_problem(client.post(f"/api/v1/approvals/{huge}/{decision}", json={}), 404)
+    assert_problem(client.get(f"/api/v1/approvals/{huge}"), 404)
