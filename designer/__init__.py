@@ -60,3 +60,6 @@ def review() -> str:
 def history() -> str:
     """Every publish, and each definition's versions: diff two, restore one."""
     return render_template("designer/history.html")
+
+
+from . import entities  # noqa: E402,F401  (its routes join bp)

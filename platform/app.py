@@ -36,6 +36,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                        if os.environ.get(name)})
     if config:
         app.config.update(config)
+    # A definition's keys keep their order (its fields' order is the form's and the
+    # list's): Flask would sort them.
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     workspace = extension.init_app(app)
     problems.init_app(app)
     auth.init_app(app, workspace)

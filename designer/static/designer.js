@@ -178,5 +178,5 @@ const BlocksDesigner = (() => {
     };
   }
 
-  return {api, review, history};
+  return {api, el, review, history};
 })();

@@ -101,7 +101,7 @@ def list_definitions(kind: str) -> Response:
 def create_definition(kind: str) -> Response:
     """Save a new definition as a draft (409 when the name is taken)."""
     document = current_workspace().metadata.create(_document(_known(kind)), actor=_actor())
-    response = jsonify(document)
+    response = _with_revision(jsonify(document), kind, document["name"])
     response.status_code = 201
     response.headers["Location"] = url_for(".get_definition", kind=kind,
                                            name=document["name"])

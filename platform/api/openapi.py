@@ -291,7 +291,7 @@ def meta_paths() -> dict[str, Schema]:
             "post": {"operationId": "meta.create", "tags": tags, "parameters": kind,
                      "summary": "Save a new definition as a draft", "requestBody": body,
                      "responses": {"201": _json(definition, "The draft saved.", headers={
-                         "Location": {"$ref": "#/components/headers/Location"}}),
+                         "Location": {"$ref": "#/components/headers/Location"}, **revision}),
                          **_errors(400, 403, 404, 409, 422)}},
         },
         f"{PREFIX}/meta/{{kind}}/{{name}}": {

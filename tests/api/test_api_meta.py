@@ -193,3 +193,13 @@ def test_versions_their_diff_restore_and_the_publish_history(client: FlaskClient
     assert [[(d["name"], d["action"]) for d in h["definitions"]] for h in history] == [
         [("ticket", "update")], [("ticket", "create")]]
     assert history[0]["definitions"][0]["changes"][0]["after"] == "Case"
+
+
+def test_a_definition_keeps_the_order_of_its_fields(client: FlaskClient) -> None:
+    ordered = {**TICKET, "properties": {"zeta": {"type": "string"}, "subject": {
+        "type": "string"}, "alpha": {"type": "integer"}}}
+    created = client.post(f"{META}/entity", json=ordered)
+    assert created.status_code == 201 and created.headers["ETag"]
+    read = client.get(f"{META}/entity/ticket")
+    assert list(read.get_json()["properties"]) == ["zeta", "subject", "alpha"]
+    assert read.headers["ETag"] == created.headers["ETag"]
