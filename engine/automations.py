@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from croniter import croniter
 
 from .actions import Action, ActionContext, check_action
-from .errors import ActionFailed, BlocksError, NotFound, QueryError
+from .definitions import check_envelope
+from .errors import ActionFailed, BlocksError, DefinitionError, NotFound, QueryError
 from .rules import Evaluator, RuleError, RuleSyntaxError, parse_rule
 from .rules.python import Env
 from .rules.types import BOOLEAN, DATE, DATETIME, FIELD_TYPES
@@ -488,15 +489,22 @@ class AutomationService:
             raise NotFound(f"no run {run_id}")
         return _run(row)
 
-    def dry_run(self, name: str, *, limit: int = 100) -> dict[str, Any]:
+    def dry_run(self, rule: str | Mapping[str, Any], *, limit: int = 100) -> dict[str, Any]:
         """The records a rule's condition selects now and the actions it would take on
-        each, writing nothing."""
+        each, writing nothing. ``rule`` names a published automation, or is a definition
+        not published yet (the designer's draft), read against the published entities.
+
+        :raises DefinitionError: a definition that does not compile, by JSON Pointer.
+        """
         catalog = self.ws.catalog()
-        found = next(((e, a) for e in catalog.entities.values() for a in e.automations
-                      if a.name == name), None)
-        if found is None:
-            raise NotFound(f"no published automation named {name!r}")
-        entity, rule = found
+        if isinstance(rule, str):
+            found = next(((e, a) for e in catalog.entities.values() for a in e.automations
+                          if a.name == rule), None)
+            if found is None:
+                raise NotFound(f"no published automation named {rule!r}")
+            entity, rule = found
+        else:
+            entity, rule = _draft_rule(rule, catalog, self.ws.actions)
         query = self.ws.query(entity.name).limit(limit)
         if rule.condition_tree is not None:
             try:
@@ -511,6 +519,26 @@ class AutomationService:
                                 trigger=rule.trigger.on)
             items.append({"record": record, "actions": [_would(ctx, a) for a in rule.actions]})
         return {"automation": rule.name, "why": rule.why, "matches": matches, "items": items}
+
+
+def _draft_rule(document: Any, catalog: Catalog, registry: Mapping[str, Action]
+                ) -> tuple[Entity, Automation]:
+    """An automation definition compiled against the published catalog, for a dry run.
+
+    :raises DefinitionError: by JSON Pointer, as saving it would report.
+    """
+    check_envelope(document)
+    if document["kind"] != "automation":
+        raise DefinitionError({"/kind": ["a dry run takes an automation"]})
+    entity = catalog.entities.get(document["entity"])
+    if entity is None:
+        raise DefinitionError({"/entity": [f"no published entity named {document['entity']!r}"
+                                           ": publish it first, then try its rules on its "
+                                           "records"]})
+    rule, problems = compile_automation(document, entity, catalog, registry)
+    if rule is None:
+        raise DefinitionError(problems)
+    return entity, rule
 
 
 def _would(ctx: ActionContext, params: Mapping[str, Any]) -> dict[str, Any]:

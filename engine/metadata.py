@@ -21,7 +21,7 @@ from .entities import Entity, compile_entity, reference_errors
 from .errors import Conflict, DefinitionError, NotFound
 from .fieldtypes import text_problem
 from .plan import Plan, Planner
-from .rules import bind_rules
+from .rules import bind_rules, parse_rule, to_text
 from .store import DefinitionVersion, Draft, Publish, utcnow
 
 if TYPE_CHECKING:
@@ -77,6 +77,13 @@ class MetadataService:
     def _probe_catalog(self, entity: Entity) -> Catalog:
         """The published entities, the other drafts that compile, and ``entity``: what a
         new definition's rules are checked against when it is saved."""
+        catalog = self.draft_catalog()
+        catalog.entities[entity.name] = entity
+        return catalog
+
+    def draft_catalog(self) -> Catalog:
+        """The published entities with every draft entity that compiles over them: what
+        the designer builds against before anything is published."""
         from .workspace import Catalog
 
         with self.ws.reading() as conn:
@@ -92,8 +99,50 @@ class MetadataService:
                 entities[name] = compile_entity(document, self.ws.field_types)
             except DefinitionError:
                 continue
-        entities[entity.name] = entity
         return Catalog(published.version, published.documents, entities)
+
+    def draft_entity(self, name: str, document: Any = None) -> Entity:
+        """An entity as the drafts have it, its rules bound, to build rules on before
+        anything is published; ``document`` stands in for its draft (an editor's unsaved
+        state).
+
+        :raises NotFound: no such entity, published or drafted.
+        :raises DefinitionError: ``document`` is not a valid entity named ``name``.
+        """
+        if document is not None:
+            document = self.check(document)
+            if (document["kind"], document["name"]) != ("entity", name):
+                raise DefinitionError({"/entity/name": [f"must be {name!r}, as in the address"]})
+            entity = compile_entity(document, self.ws.field_types)
+            catalog = self._probe_catalog(entity)
+        else:
+            catalog = self.draft_catalog()
+            found = catalog.entities.get(name)
+            if found is None:
+                raise NotFound(f"no entity named {name!r}")
+            entity = found
+        bind_rules(entity, catalog, self.ws.rule_functions)
+        return entity
+
+    def check_rule(self, entity: str, source: Any, *, saving: bool = False,
+                   document: Any = None) -> dict[str, Any]:
+        """A condition or formula read against ``entity`` as :meth:`draft_entity` has it:
+        its tree, its text and the type of its value, for an editor that shows both forms.
+        ``saving`` allows ``changed()`` and ``previous()``, which read a write.
+
+        :raises NotFound: no such entity, published or drafted.
+        :raises DefinitionError: under ``/rule``, text that does not parse, a tree that is
+            not well typed, or one that has no text form.
+        """
+        rules = self.draft_entity(entity, document).rules
+        assert rules is not None
+        try:
+            tree = parse_rule(source)
+            found = rules.checker(saving=saving).check(tree)
+            text = to_text(tree)
+        except ValueError as exc:  # no parse, not well typed, or a tree with no text form
+            raise DefinitionError({"/rule": [str(exc)]}) from None
+        return {"tree": tree, "text": text, "type": str(found)}
 
     def create(self, document: Any, *, actor: str | None = None) -> Document:
         """Save a new definition as a draft.

@@ -9,7 +9,7 @@ from blockscrm.engine import PermissionDenied, QueryError
 
 from ..auth import current_user
 from ..extension import current_workspace
-from .inputs import int_parameter
+from .inputs import int_parameter, json_body
 
 automations_bp = Blueprint("automations", __name__)
 STATUSES = ("queued", "running", "done", "failed", "skipped", "cut")
@@ -52,4 +52,12 @@ def rerun(run_id: int) -> Response:
 def dry_run(name: str) -> Response:
     """The records the rule's condition selects now, and what it would do to each."""
     return jsonify(current_workspace().automations.dry_run(name,
+                                                           limit=int_parameter("limit", 20)))
+
+
+@automations_bp.post("/automations/dry-run")
+def dry_run_definition() -> Response:
+    """The same for a rule not published yet: the body is its definition (the
+    designer's draft), tried on the records of its published entity. Nothing is saved."""
+    return jsonify(current_workspace().automations.dry_run(json_body(),
                                                            limit=int_parameter("limit", 20)))

@@ -52,6 +52,24 @@ def test_a_dry_run_over_http(rules: FlaskClient) -> None:
     assert_problem(rules.get("/api/v1/automations/nope/dry-run"), 404)
 
 
+def test_a_dry_run_of_a_rule_not_published(rules: FlaskClient) -> None:
+    """The designer tries its draft on the records before publishing it."""
+    for amount in (5, 50, 500):
+        rules.post("/api/v1/records/ticket", json={"subject": "t", "amount": amount})
+    draft = {**FLAG, "name": "big", "condition": "amount > 100"}
+    preview = rules.post("/api/v1/automations/dry-run", json=draft).get_json()
+    assert preview["automation"] == "big"
+    assert preview["matches"] == 1
+    assert preview["items"][0]["actions"][0]["values"] == {"score": 1000}
+    bad = assert_problem(rules.post("/api/v1/automations/dry-run",
+                                    json={**draft, "condition": "amount > \"x\""}), 422)
+    assert list(bad["errors"]) == ["/condition"]
+    unknown = assert_problem(rules.post("/api/v1/automations/dry-run",
+                                        json={**draft, "entity": "nothing"}), 422)
+    assert "publish it first" in unknown["errors"]["/entity"][0]
+    assert rules.get("/api/v1/meta/plan").get_json()["definitions"] == []  # nothing saved
+
+
 def test_a_failing_sync_rule_is_the_saves_422(rules: FlaskClient) -> None:
     broken = rules.post("/api/v1/records/ticket", json={"subject": "x", "amount": 10.25})
     problem = assert_problem(broken, 422)  # score would be 20.5, not an integer
