@@ -47,7 +47,13 @@ def home() -> str:
                    "automation": gettext("Automations"), "approval": gettext("Approvals"),
                    "dashboard": gettext("Dashboards"), "role": gettext("Roles")}
     return render_template("designer/home.html", kinds=kinds, pending=len(pending),
-                           deleting=deleting, kind_labels=kind_labels)
+                           deleting=deleting, kind_labels=kind_labels,
+                           edited=editors.EDITED, new_labels={
+                               "form": gettext("New form"), "view": gettext("New view"),
+                               "dashboard": gettext("New dashboard"),
+                               "workflow": gettext("New workflow"),
+                               "automation": gettext("New automation"),
+                               "approval": gettext("New approval")})
 
 
 @bp.get("/review")
@@ -62,4 +68,14 @@ def history() -> str:
     return render_template("designer/history.html")
 
 
-from . import entities  # noqa: E402,F401  (its routes join bp)
+# Each module's routes join bp.
+from . import (  # noqa: E402,F401
+    approvals,
+    automations,
+    dashboards,
+    editors,
+    entities,
+    forms,
+    views,
+    workflows,
+)

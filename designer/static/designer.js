@@ -9,9 +9,13 @@ const BlocksDesigner = (() => {
   const csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
   const texts = JSON.parse(document.querySelector("template[data-texts]")?.innerHTML || "{}");
 
-  /** Call the API; answers the JSON body, or throws the problem it answers. */
-  async function api(path, options = {}) {
-    const response = await fetch(base + path, {
+  /** Call the metadata API (`path` below /api/v1/meta); answers the JSON body, or throws
+      the problem it answers. */
+  const api = (path, options = {}) => call(base + path, options);
+
+  /** Call any URL of the API the same way. */
+  async function call(url, options = {}) {
+    const response = await fetch(url, {
       ...options, credentials: "same-origin",
       headers: {"Accept": "application/json", "Content-Type": "application/json",
                 "X-CSRFToken": csrf, ...(options.headers || {})}});
@@ -42,6 +46,62 @@ const BlocksDesigner = (() => {
   }
 
   const json = value => value === undefined ? "" : JSON.stringify(value);
+
+  // --- controls the editors share ---------------------------------------------------
+
+  /** A control in its label, the label's text first. */
+  function labelled(text, control, attributes = {}) {
+    return el("label", attributes, el("span", {}, text), control);
+  }
+
+  /** A checkbox in its label (`part`: the keyword its errors concern): both. */
+  function checkbox(text, checked, key, part = null) {
+    const input = el("input", {type: "checkbox", checked: checked ? "" : false, "data-key": key});
+    return [el("label", {class: "check", "data-part": part}, input, " ", text), input];
+  }
+
+  /** A text input that commits its value on change (so one edit is one undo step). */
+  function textInput(value, key, commit, attributes = {}) {
+    const input = el("input", {value, "data-key": key, autocomplete: "off", ...attributes});
+    input.addEventListener("change", () => commit(input.value, input));
+    return input;
+  }
+
+  /** A select of `[value, text]` choices that commits on change. */
+  function choice(choices, value, key, commit, attributes = {}) {
+    const select = el("select", {"data-key": key, ...attributes},
+      ...choices.map(([v, text]) => el("option", {value: v}, text)));
+    select.value = value ?? "";
+    select.addEventListener("change", () => commit(select.value, select));
+    return select;
+  }
+
+  /** A button that runs `onClick`; `label` is its accessible name where its text is a sign. */
+  function button(text, key, onClick, {label = null, disabled = false, ...attributes} = {}) {
+    const b = el("button", {type: "button", "data-key": key, "aria-label": label,
+                            title: label, disabled: disabled ? "" : false, ...attributes}, text);
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  /** A label map's text in the page's language, else English, else `fallback`. */
+  function pick(labels, fallback) {
+    return labels?.[document.documentElement.lang] || labels?.en || fallback;
+  }
+
+  /** Set or clear one language of a label map. */
+  function setText(labels, lang, text) {
+    if (text.trim()) labels[lang] = text.trim();
+    else delete labels[lang];
+  }
+
+  /** Set or clear a keyword whose value is a label map (empty: no keyword). */
+  function setLabel(holder, key, lang, text) {
+    const labels = holder[key] || {};
+    setText(labels, lang, text);
+    if (Object.keys(labels).length) holder[key] = labels;
+    else delete holder[key];
+  }
 
   /** One change of a definition: its path and its value before and after. */
   function change(item) {
@@ -178,5 +238,6 @@ const BlocksDesigner = (() => {
     };
   }
 
-  return {api, el, review, history};
+  return {api, call, el, labelled, checkbox, textInput, choice, button, pick, setText, setLabel,
+          showError, review, history};
 })();

@@ -1,22 +1,15 @@
-/* The entity editor (designer/entity.html). The entity's document is the editor's state:
-   each edit changes it and keeps a copy, so undo and redo walk through those copies, and
-   saving sends exactly the document the API checks against the engine's meta-schema (its
-   422 errors, keyed by JSON Pointer, are shown next to what they point at). Text from
-   metadata goes in as textContent only, through el(). */
+/* The entity editor (designer/entity.html), on the shared editor (editor.js): fields from
+   a palette of every type, options, references, defaults and validation rules. Renaming a
+   published field keeps its column (x-renamed-from). */
 "use strict";
 
 (() => {
-  const {api, el} = BlocksDesigner;
+  const {el, labelled, checkbox, textInput, pick, setText, setLabel} = BlocksDesigner;
   const root = document.querySelector("[data-entity-editor]");
   const texts = JSON.parse(document.querySelector("template[data-texts]").innerHTML);
   const types = new Map(texts.types.map(([name, label, json]) => [name, {label, json}]));
   const list = root.querySelector("[data-fields]");
   const rules = root.querySelector("[data-rules]");
-  const status = root.querySelector("[data-status]");
-  const buttons = {undo: root.querySelector("[data-undo]"), redo: root.querySelector("[data-redo]"),
-                   save: root.querySelector("[data-save]")};
-  const nameInput = root.querySelector("[data-entity-name]");
-  const language = document.documentElement.lang;
   // Field names the published entity has: renaming one renames its column.
   const published = new Set(JSON.parse(root.dataset.published));
   const OPTION_TYPES = new Set(["select", "multi_select"]);
@@ -27,152 +20,27 @@
     "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "pattern", "minItems",
     "maxItems", "uniqueItems"];
 
-  let name = root.dataset.name || null;  // null until the first save creates the entity
-  let etag = null;                       // the revision last loaded or saved
-  let state = null;                      // the document being edited
-  let saved = null;                      // its JSON as last loaded or saved
-  let copies = [];                       // every state's JSON, for undo and redo
-  let at = -1;                           // the current state's place in copies
-  let problems = {};                     // the last 422's errors, by JSON Pointer
   let entities = [];                     // reference targets
   let slug = null;                       // the meta-schema's pattern of a field name
 
-  // --- talking to the API -------------------------------------------------------------
-
-  const base = document.querySelector("main[data-api]").dataset.api;
-  const csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
-
-  /** A call whose ETag matters as well as its body (api() answers the body alone). */
-  async function send(path, method = "GET", body = undefined) {
-    const response = await fetch(base + path, {
-      method, body, credentials: "same-origin",
-      headers: {"Accept": "application/json", "Content-Type": "application/json",
-                "X-CSRFToken": csrf, ...(method === "PUT" ? {"If-Match": etag} : {})}});
-    const answer = await response.json();
-    if (!response.ok) {
-      throw Object.assign(new Error(answer.detail || answer.title || response.statusText),
-                          {problem: answer});
-    }
-    return {body: answer, etag: response.headers.get("ETag")};
-  }
-
-  async function start() {
-    let schema;
-    try {
-      [schema, {items: entities}] = await Promise.all([api("/schemas/entity"), api("/entity")]);
-      if (name) {
-        const answer = await send(`/entity/${name}`);
-        state = answer.body;
-        etag = answer.etag;
-      } else {
-        state = {kind: "entity", name: "", label: {}, type: "object", properties: {}};
+  const ed = BlocksEditor.open({
+    root, kind: "entity", name: root.dataset.name || null,
+    blank: () => ({kind: "entity", name: "", label: {}, type: "object", properties: {}}),
+    async ready(_, schema) {
+      ({items: entities} = await BlocksDesigner.api("/entity"));
+      slug = schema.$defs.slug.pattern;
+      for (const input of root.querySelectorAll("[data-label]")) {
+        input.maxLength = schema.$defs.labels.additionalProperties.maxLength;
       }
-    } catch (error) {
-      return say(error.message, true);
-    }
-    // The browser checks what the meta-schema says of names and labels as they are typed.
-    slug = schema.$defs.slug.pattern;
-    nameInput.pattern = schema.$defs.entity_name.pattern;
-    nameInput.maxLength = schema.$defs.entity_name.maxLength;
-    for (const input of root.querySelectorAll("[data-label]")) {
-      input.maxLength = schema.$defs.labels.additionalProperties.maxLength;
-    }
-    saved = JSON.stringify(state);
-    copies = [saved];
-    at = 0;
-    buttons.save.disabled = false;
-    say("");
-    render();
-    wire();
-  }
+      wire();
+    },
+    render,
+    targetOf,
+  });
+  const edit = change => ed.edit(change);
+  const rebuild = (change, focus) => ed.rebuild(change, focus);
 
-  async function save() {
-    buttons.save.disabled = true;
-    say(texts.saving);
-    const sent = JSON.stringify(state);
-    try {
-      if (name) {
-        ({etag} = await send(`/entity/${name}`, "PUT", sent));
-      } else {
-        ({etag} = await send("/entity", "POST", sent));
-        name = state.name;
-        nameInput.readOnly = true;
-        window.history.replaceState(null, "", name);
-      }
-      saved = sent;
-      problems = {};
-      placeProblems();
-      say(texts.saved, false, " ", el("a", {href: root.dataset.review, "data-review": ""},
-                                         texts.review));
-    } catch (error) {
-      problems = error.problem?.errors || {};
-      placeProblems();
-      if (error.problem?.status === 409 && name) {
-        const reload = el("button", {type: "button", "data-load-theirs": ""}, texts.load_theirs);
-        reload.addEventListener("click", () => {
-          saved = JSON.stringify(state);  // dropping these changes is what was asked
-          window.location.reload();
-        });
-        say(texts.conflict, true, " ", reload);
-      } else if (Object.keys(problems).length) {
-        say(texts.invalid, true);
-        root.querySelector(".field-error[data-problem], .problems:not([hidden])")
-          ?.scrollIntoView({block: "center"});
-      } else {
-        say(error.message, true);
-      }
-    } finally {
-      buttons.save.disabled = false;
-    }
-  }
-
-  function say(text, failed = false, ...more) {
-    status.replaceChildren(text, ...more);
-    status.classList.toggle("error", failed);
-  }
-
-  // --- edits, undo and redo -----------------------------------------------------------
-
-  /** Change the document and keep the new state (what is shown is up to date already). */
-  function edit(change) {
-    change(state);
-    copies.splice(at + 1, Infinity, JSON.stringify(state));
-    at = copies.length - 1;
-    refresh();
-  }
-
-  /** Change the document's structure and show it again, focusing `focus` (a data-key). */
-  function rebuild(change, focus) {
-    edit(change);
-    render(focus);
-  }
-
-  function travel(step) {
-    if (at + step < 0 || at + step >= copies.length) return;
-    at += step;
-    state = JSON.parse(copies[at]);
-    render();
-  }
-
-  function refresh() {
-    buttons.undo.disabled = at <= 0;
-    buttons.redo.disabled = at >= copies.length - 1;
-  }
-
-  const names = () => Object.keys(state.properties);
-
-  function setText(labels, lang, text) {
-    if (text.trim()) labels[lang] = text.trim();
-    else delete labels[lang];
-  }
-
-  /** Set or clear a keyword whose value is a label map (empty: no keyword). */
-  function setLabel(holder, key, lang, text) {
-    const labels = holder[key] || {};
-    setText(labels, lang, text);
-    if (Object.keys(labels).length) holder[key] = labels;
-    else delete holder[key];
-  }
+  const names = () => Object.keys(ed.state.properties);
 
   /** Rename or (`to` null) forget a field wherever the document names it. */
   function renameEverywhere(doc, from, to) {
@@ -214,7 +82,7 @@
 
   function addField(type, index = names().length) {
     let n = 1;
-    while (Object.hasOwn(state.properties, `${type}_${n}`)) n++;
+    while (Object.hasOwn(ed.state.properties, `${type}_${n}`)) n++;
     const fresh = {...(types.get(type).json ? {type: types.get(type).json} : {}), "x-field": type};
     if (type === "select") fresh.enum = [];
     rebuild(doc => placeField(doc, index, `${type}_${n}`, fresh), `${index}:name`);
@@ -303,46 +171,16 @@
 
   // --- what is shown ------------------------------------------------------------------
 
-  /** Show the state again; the element with data-key `focus` (else the one focused
-      now, found again by its key) gets the focus. */
-  function render(focus) {
-    focus ??= root.contains(document.activeElement) ? document.activeElement.dataset.key : null;
-    nameInput.value = state.name;
-    for (const input of root.querySelectorAll("[data-label]")) {
-      input.value = state.label[input.dataset.label] || "";
-    }
+  /** Draw the fields and rules (the editor puts the focus back). */
+  function render() {
     const all = names();
-    list.replaceChildren(...all.map((n, i) => fieldRow(n, state.properties[n], i, all.length)));
+    list.replaceChildren(...all.map((n, i) => fieldRow(n, ed.state.properties[n], i, all.length)));
     root.querySelector("[data-no-fields]").hidden = all.length > 0;
     renderRules();
-    placeProblems();
-    refresh();
-    if (focus) root.querySelector(`[data-key="${focus}"]`)?.focus();
-  }
-
-  function labelled(text, control, attributes = {}) {
-    return el("label", attributes, el("span", {}, text), control);
-  }
-
-  /** A checkbox in its label (`part`: the field keyword its errors concern): both. */
-  function checkbox(text, checked, key, part = null) {
-    const input = el("input", {type: "checkbox", checked: checked ? "" : false, "data-key": key});
-    return [el("label", {class: "check", "data-part": part}, input, " ", text), input];
-  }
-
-  /** A text input that commits its value on change (so one edit is one undo step). */
-  function textInput(value, key, commit, attributes = {}) {
-    const input = el("input", {value, "data-key": key, autocomplete: "off", ...attributes});
-    input.addEventListener("change", () => commit(input.value, input));
-    return input;
   }
 
   function note(target, text) {
     target.append(el("p", {class: "field-error", "data-problem": ""}, text));
-  }
-
-  function pick(labels, fallback) {
-    return labels?.[language] || labels?.en || fallback;
   }
 
   function fieldRow(fieldName, field, i, count) {
@@ -358,14 +196,14 @@
       const to = value.trim();
       if (to === from) return;
       const why = !new RegExp(`^(?:${slug})$`).test(to) ? texts.bad_name
-        : Object.hasOwn(state.properties, to) ? texts.taken : null;
+        : Object.hasOwn(ed.state.properties, to) ? texts.taken : null;
       if (why) {
         input.value = from;
         return note(nameBox, why);
       }
       edit(doc => renameField(doc, from, to));
       row.dataset.field = to;
-      showRename(renamed, state.properties[to]);
+      showRename(renamed, ed.state.properties[to]);
       renderRules();
     }, {pattern: slug, required: "", spellcheck: "false"}), {"data-part": "x-renamed-from"});
 
@@ -383,7 +221,7 @@
       return b;
     };
     const [requiredBox, required] = checkbox(
-      texts.required, (state.required || []).includes(fieldName), key("required"));
+      texts.required, (ed.state.required || []).includes(fieldName), key("required"));
     required.addEventListener("change", () => change((_, doc) => {
       const chosen = (doc.required || []).filter(n => n !== names()[i]);
       if (required.checked) chosen.push(names()[i]);
@@ -485,7 +323,7 @@
                                                     key("add-option")));
       const item = el("li", {class: "option"},
         labelled(texts.value, textInput(option.value, optionKey("value"), (value, input) => {
-          const values = optionsOf(state.properties[names()[i]]).map(o => o.value);
+          const values = optionsOf(ed.state.properties[names()[i]]).map(o => o.value);
           if (!value.trim() || values.some((v, k) => k !== j && v === value.trim())) {
             input.value = values[j];
             return note(item, texts.bad_value);
@@ -500,7 +338,7 @@
     });
     const add = el("button", {type: "button", "data-key": key("add-option")}, texts.add_option);
     add.addEventListener("click", () => {
-      const values = optionsOf(state.properties[names()[i]]).map(o => o.value);
+      const values = optionsOf(ed.state.properties[names()[i]]).map(o => o.value);
       let n = values.length + 1;
       while (values.includes(`option_${n}`)) n++;
       // each new option its own colour, from the palette's second (grey is for "other")
@@ -515,7 +353,7 @@
   function renderRules() {
     const all = names();
     const change = (i, fn) => edit(doc => fn(doc["x-validations"][i]));
-    rules.replaceChildren(...(state["x-validations"] || []).map((rule, i) => {
+    rules.replaceChildren(...(ed.state["x-validations"] || []).map((rule, i) => {
       const key = part => `rule-${i}:${part}`;
       const remove = el("button", {type: "button", "data-key": key("remove")}, texts.remove);
       remove.addEventListener("click", () => rebuild(doc => {
@@ -524,9 +362,12 @@
       }, "add-rule"));
       return el("li", {class: "rule", "data-pointer": `/x-validations/${i}`},
         el("div", {"data-notes": ""}),
-        labelled(texts.assert, textInput(ruleText(rule.assert), key("assert"),
-          value => change(i, r => { r.assert = ruleValue(value); })),
-          {"data-pointer": `/x-validations/${i}/assert`, class: "wide"}),
+        BlocksConditions.builder({
+          entity: ed.state.name, value: rule.assert, key: key("assert"), saving: true,
+          label: texts.assert, pointer: `/x-validations/${i}/assert`,
+          // the fields as edited; the rules, half-written as they may be, aside
+          document: () => ({...ed.state, "x-validations": undefined}),
+          onChange: value => change(i, r => { r.assert = value ?? ""; })}),
         ...["en", "zh"].map(lang => labelled(texts[`message_${lang}`],
           textInput(rule.message?.[lang] || "", key(`message-${lang}`),
                     value => change(i, r => setLabel(r, "message", lang, value))),
@@ -550,81 +391,30 @@
 
   // --- problems from the API ----------------------------------------------------------
 
-  /** What a JSON Pointer concerns: a field's control, else the nearest element that
-      says it shows that pointer or one above it; null for the list at the top. */
+  /** The element a problem under /properties/<field> concerns: the field's control for
+      the keyword it names, else its row (the editor finds the rest by data-pointer). */
   function targetOf(pointer) {
     const [, top, field, part] = pointer.split("/");
-    if (top === "properties" && field !== undefined) {
-      const row = list.children[names().indexOf(field)];
-      if (row) return (part && row.querySelector(`[data-part~="${CSS.escape(part)}"]`)) || row;
-    }
-    for (let p = pointer; p.startsWith("/") && p.length > 1; p = p.slice(0, p.lastIndexOf("/"))) {
-      const node = root.querySelector(`[data-pointer="${CSS.escape(p)}"]`);
-      if (node) return node;
-    }
-    return null;
-  }
-
-  function placeProblems() {
-    for (const old of root.querySelectorAll(".field-error[data-problem]")) old.remove();
-    const unplaced = [];
-    for (const [pointer, messages] of Object.entries(problems)) {
-      const text = [].concat(messages).join(" ");
-      const target = targetOf(pointer);
-      if (target) {
-        (target.querySelector(":scope > [data-notes]") || target).append(
-          el("p", {class: "field-error", "data-problem": pointer}, text));
-      } else {
-        unplaced.push(el("li", {"data-problem": pointer}, `${pointer}: ${text}`));
-      }
-    }
-    const top = root.querySelector("[data-problems]");
-    top.replaceChildren(...unplaced);
-    top.hidden = !unplaced.length;
+    if (top !== "properties" || field === undefined) return null;
+    const row = list.children[names().indexOf(field)];
+    if (!row) return null;
+    return (part && row.querySelector(`[data-part~="${CSS.escape(part)}"]`)) || row;
   }
 
   // --- wiring (once the document is loaded) -----------------------------------------
 
   function wire() {
-    nameInput.addEventListener("change", () => edit(doc => {
-      doc.name = nameInput.value.trim();
-    }));
-    for (const input of root.querySelectorAll("[data-label]")) {
-      input.addEventListener("change", () => edit(doc => {
-        setText(doc.label, input.dataset.label, input.value);
-      }));
-    }
     const palette = root.querySelector("[data-palette]");
     palette.addEventListener("click", event => {
       const item = event.target.closest("[data-type]");
       if (item) addField(item.dataset.type);
     });
     root.querySelector("[data-add-rule]").addEventListener("click", () => {
-      const count = (state["x-validations"] || []).length;
+      const count = (ed.state["x-validations"] || []).length;
       rebuild(doc => {
         (doc["x-validations"] ||= []).push({assert: "", message: {}});
-      }, `rule-${count}:assert`);
+      }, `rule-${count}:assert:g:add`);
     });
-    buttons.undo.addEventListener("click", () => travel(-1));
-    buttons.redo.addEventListener("click", () => travel(1));
-    buttons.save.addEventListener("click", save);
-    document.addEventListener("keydown", event => {
-      if (!(event.ctrlKey || event.metaKey) || event.altKey) return;
-      // In a text box the browser's own undo of the typing comes first.
-      if (event.target.matches("input:not([type=checkbox]), textarea")) return;
-      const letter = event.key.toLowerCase();
-      if (letter === "z") travel(event.shiftKey ? 1 : -1);
-      else if (letter === "y") travel(1);
-      else return;
-      event.preventDefault();
-    });
-    window.addEventListener("beforeunload", event => {
-      if (JSON.stringify(state) !== saved) {
-        event.preventDefault();
-        event.returnValue = "";
-      }
-    });
-
     // Drag a type from the palette into the list (a copy stays), or a field by its handle;
     // SortableJS's pointer-event mode works with a mouse, a pen and a finger alike.
     const dragging = {forceFallback: true, fallbackTolerance: 4, delay: 150,
@@ -645,6 +435,4 @@
       },
     });
   }
-
-  start();
 })();

@@ -199,7 +199,18 @@ def test_rename_a_published_field_link_and_add_a_rule(site: tuple[str, Flask],
     agency = _add(browser, "reference", "agency", "Agency")
     Select(agency.find_element(By.CSS_SELECTOR, '[data-key$=":ref"]')).select_by_value("agency")
     _click(browser, browser.find_element(By.CSS_SELECTOR, "[data-add-rule]"))
-    _type(browser.switch_to.active_element, "headline != null")
+    # The condition builder reads the entity as edited, renamed field included: its rows
+    # offer headline; the text tab takes the rule as text and shows it back as a row.
+    _until(browser, lambda b: b.switch_to.active_element.get_attribute("data-key")
+           == "rule-0:assert:g:add")
+    _click(browser, browser.find_element(By.CSS_SELECTOR, '[data-key="rule-0:assert:tab-text"]'))
+    _type(browser.find_element(By.CSS_SELECTOR, '[data-key="rule-0:assert:text"]'),
+          "headline != null")
+    _click(browser, browser.find_element(By.CSS_SELECTOR, '[data-key="rule-0:assert:tab-rows"]'))
+    field = browser.find_element(By.CSS_SELECTOR, '[data-key="rule-0:assert:r0:field"]')
+    assert Select(field).first_selected_option.get_attribute("value") == "headline"
+    assert Select(browser.find_element(By.CSS_SELECTOR, '[data-key="rule-0:assert:r0:op"]')
+                  ).first_selected_option.get_attribute("value") == "not_empty"
     _type(browser.find_element(By.CSS_SELECTOR, '[data-key="rule-0:message-en"]'),
           "A listing needs a headline")
     _click(browser, browser.find_element(By.CSS_SELECTOR, '[data-key="rule-0:field-headline"]'))

@@ -1,0 +1,2 @@
+"""The dashboard editor: what its page (``designer/dashboard.html``, ``static/dashboard.js``) needs
+beyond the shell. (To be built.)"""

@@ -1,0 +1,2 @@
+"""The workflow editor: what its page (``designer/workflow.html``, ``static/workflow.js``) needs
+beyond the shell. (To be built.)"""
