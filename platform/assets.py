@@ -20,6 +20,12 @@ FILES = {
     "htmx.js": "htmx.org/dist/htmx.min.js",
     "sortable.js": "sortablejs/Sortable.min.js",
     "echarts.js": "echarts/dist/echarts.min.js",
+    # The workflow diagram: Cytoscape.js, its extensions for drawing an edge by dragging
+    # and for laying a graph out, and lodash, which edgehandles expects as the global _.
+    "cytoscape.js": "cytoscape/dist/cytoscape.min.js",
+    "cytoscape-edgehandles.js": "cytoscape-edgehandles/cytoscape-edgehandles.js",
+    "cytoscape-dagre.js": "cytoscape-dagre/dist/cytoscape-dagre.min.js",
+    "lodash.js": "lodash/lodash.min.js",
 }
 
 
