@@ -33,6 +33,7 @@ from blockscrm.engine.errors import (
     QueryError,
     ValidationError,
 )
+from blockscrm.engine.presentation import Form
 from blockscrm.engine.records import schema_errors
 from blockscrm.engine.rules import Env
 
@@ -42,6 +43,7 @@ from . import bp
 from .helpers import (
     current_catalog,
     field_label,
+    form_layout,
     layout,
     navigation,
     option_label,
@@ -92,14 +94,33 @@ def new_record(entity: str) -> str:
     (``?account=<id>`` from a record's "add related")."""
     user, ent = the_user(), _entity(entity)
     _grant(ent, user).require("create")
-    names = _editable(ent, user, {})
-    shown = {n: _shown(ent, n, v) for n, v in ent.schema_defaults.items() if n in names}
-    args = request.args
-    given = [n for n in names if args.get(n)]
-    shown.update({n: _posted_shown(ent, n, args) for n in given})
-    values = {**ent.schema_defaults, **_parsed(ent, given, args)}
-    page = FormPage(shown, flags=_flags(ent, user, values))
+    form = current_catalog().form_for(ent.name)
+    page = _new_page(ent, user, form, _editable(ent, user, {}), request.args)
     return _render(ent, user, page, None)
+
+
+def preview(ent: Entity, user: User, form: Form, typed: MultiDict[str, str]) -> str:
+    """The fields of a new record's form as ``form``, a definition not yet published,
+    lays them out: the very widgets, defaults and rule flags the new-record screen shows,
+    with what the designer typed into the preview (``typed``) for the rules to read."""
+    tabs = form_layout(ent, user, form)
+    names = _names(tabs)
+    locked = _locked_among(ent, user, names)
+    page = _new_page(ent, user, form, [n for n in names if n not in locked], typed)
+    body = get_template_attribute("app/_widgets.html", "form_body")
+    return str(body(**_body(ent, user, page, tabs, locked), record=None))
+
+
+def _new_page(ent: Entity, user: User, form: Form | None, names: list[str],
+              given: MultiDict[str, str]) -> FormPage:
+    """A new record's form: the entity's static defaults and the values ``given`` (the
+    query's arguments, ``?account=<id>`` from a record's "add related") in the fields
+    ``names``, flagged by ``form``'s rules."""
+    shown = {n: _shown(ent, n, v) for n, v in ent.schema_defaults.items() if n in names}
+    filled = [n for n in names if given.get(n)]
+    shown.update({n: _posted_shown(ent, n, given) for n in filled})
+    values = {**ent.schema_defaults, **_parsed(ent, filled, given)}
+    return FormPage(shown, flags=_rule_flags(form, ent, user, values))
 
 
 @bp.post("/<entity>/new")
@@ -202,14 +223,22 @@ def _layout(ent: Entity, user: User) -> list[dict[str, Any]]:
 
 def _on_form(ent: Entity, user: User) -> list[str]:
     """The fields of the user's layout, in order."""
-    return [n for tab in _layout(ent, user) for section in tab["sections"]
-            for n in section["fields"]]
+    return _names(_layout(ent, user))
+
+
+def _names(tabs: list[dict[str, Any]]) -> list[str]:
+    """The fields of a layout, in order."""
+    return [n for tab in tabs for section in tab["sections"] for n in section["fields"]]
 
 
 def _locked(ent: Entity, user: User) -> set[str]:
     """Fields the user sees but may never write here: read-only for their roles, computed."""
+    return _locked_among(ent, user, _on_form(ent, user))
+
+
+def _locked_among(ent: Entity, user: User, names: Iterable[str]) -> set[str]:
     grant = _grant(ent, user)
-    return {n for n in _on_form(ent, user)
+    return {n for n in names
             if n in grant.read_only or n not in ent.fields or ent.fields[n].type.computed}
 
 
@@ -368,7 +397,12 @@ def _flags(ent: Entity, user: User, record: Mapping[str, Any]) -> Flags:
     """The form rules' flags for this record. Values not yet of their field's type (text in
     a number field) are left out: the rules see them as empty until they are (the engine
     answers a condition it cannot evaluate as false)."""
-    form = current_catalog().form_for(ent.name)
+    return _rule_flags(current_catalog().form_for(ent.name), ent, user, record)
+
+
+def _rule_flags(form: Form | None, ent: Entity, user: User, record: Mapping[str, Any]
+                ) -> Flags:
+    """:func:`_flags` by the rules of ``form`` (None: no rules)."""
     if form is None:
         return {}
     typed = {k: v for k, v in record.items() if _fits(ent, k, v)}
@@ -434,13 +468,6 @@ def _empty(value: Any) -> Any:
 
 
 def _render(ent: Entity, user: User, page: FormPage, record: Mapping[str, Any] | None) -> str:
-    tabs = _layout(ent, user)
-    names = _on_form(ent, user)
-    titles = _reference_shown(ent, user, page.shown, names)
-    widgets = {n: _widget(ent, n, page.shown, titles) for n in names}
-    locked = _locked(ent, user)
-    active = next((i for i, tab in enumerate(tabs) if any(
-        n in page.errors for s in tab["sections"] for n in s["fields"])), 0)
     live = bool(_flags(ent, user, {}))
     if record is None:
         action = url_for("screens.create_record", entity=ent.name)
@@ -450,11 +477,22 @@ def _render(ent: Entity, user: User, page: FormPage, record: Mapping[str, Any] |
         action = url_for("screens.update_record", entity=ent.name, record_id=record["id"])
         back = url_for("screens.record_view", entity=ent.name, record_id=record["id"])
         title = record_title(ent, record)
-    return render_template(
-        "app/form.html", nav=navigation(user), entity=ent,
-        entity_label=label(ent.label, ent.name), title=title, record=record, tabs=tabs,
-        widgets=widgets, page=page, locked=locked, active_tab=active, action=action,
-        back=back, live=live)
+    body = _body(ent, user, page, _layout(ent, user), _locked(ent, user))
+    return render_template("app/form.html", nav=navigation(user), title=title,
+                           record=record, action=action, back=back, live=live, **body)
+
+
+def _body(ent: Entity, user: User, page: FormPage, tabs: list[dict[str, Any]],
+          locked: set[str]) -> dict[str, Any]:
+    """What the form's tabs of sections of widgets (``form_body`` in app/_widgets.html)
+    are drawn from; the tab first shown is the first with an error."""
+    names = _names(tabs)
+    titles = _reference_shown(ent, user, page.shown, names)
+    active = next((i for i, tab in enumerate(tabs) if any(
+        n in page.errors for s in tab["sections"] for n in s["fields"])), 0)
+    return {"entity": ent, "entity_label": label(ent.label, ent.name), "tabs": tabs,
+            "widgets": {n: _widget(ent, n, page.shown, titles) for n in names},
+            "page": page, "locked": locked, "active_tab": active}
 
 
 def _reference_shown(ent: Entity, user: User, shown: Mapping[str, Any],

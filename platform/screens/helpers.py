@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 from blockscrm.engine import Entity, User
 from blockscrm.engine.access import grant_for
 from blockscrm.engine.errors import BlocksError
+from blockscrm.engine.presentation import Form
 from blockscrm.engine.workspace import Catalog
 
 from ..auth import current_user
@@ -316,10 +317,14 @@ def _chip(text: str, color: str | None) -> Markup:
 
 
 def layout(entity: Entity, user: User) -> list[dict[str, Any]]:
-    """The record's form layout for this user: ``[{"label", "sections": [{"label",
-    "columns", "fields"}]}]`` from the entity's form definition (else every field, two
-    columns), without the fields hidden from the user."""
-    form = current_catalog().form_for(entity.name)
+    """The record's form layout for this user, from the entity's published form."""
+    return form_layout(entity, user, current_catalog().form_for(entity.name))
+
+
+def form_layout(entity: Entity, user: User, form: Form | None) -> list[dict[str, Any]]:
+    """``form``'s layout for this user: ``[{"label", "sections": [{"label", "columns",
+    "fields"}]}]`` (no form: every field, two columns), without the fields hidden from the
+    user. The designer's preview lays out a form not yet published with it."""
     if form is not None:
         tabs = form.tabs
     else:
