@@ -1,0 +1,199 @@
+"""The designer's automation and approval builders in a real browser.
+
+An automation is built as a sentence (entity, trigger, a condition made in the builder's
+rows, two actions reordered by drag), dry-run on the records there are (the matches are
+listed with what each action would do), saved, published, and then acts on a record
+created through the engine. An approval with two steps is built, reordered by keyboard,
+saved and published, and a submitted record reaches its first step's approver. Errors
+the API reports land on the element their JSON Pointer names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from selenium import webdriver
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select
+
+from blockscrm.engine import Workspace
+
+from .conftest import follow, log_in, shoot, wait
+
+DEAL = {"kind": "entity", "name": "deal", "label": {"en": "Deal"}, "required": ["title"],
+        "properties": {
+            "title": {"type": "string", "x-field": "text", "x-label": {"en": "Title"}},
+            "amount": {"type": "number", "x-field": "currency", "x-label": {"en": "Amount"}},
+            "priority": {"type": "string", "x-field": "select", "enum": ["low", "high"],
+                         "x-label": {"en": "Priority"}},
+            "reviewer": {"type": "string", "x-field": "user", "x-label": {"en": "Reviewer"}}}}
+MANAGER = {"kind": "role", "name": "sales_manager", "label": {"en": "Sales manager"},
+           "permissions": {"deal": {"read": True, "update": True}}}
+BUILT_RULE = {
+    "kind": "automation", "name": "big_deal", "label": {"en": "Big deal"}, "entity": "deal",
+    "trigger": {"on": "created"}, "condition": "amount > 10000", "mode": "sync",
+    "actions": [{"type": "set_fields", "values": {"priority": "high"}},
+                {"type": "notify", "user": "owner", "title": "Big deal: {{ record.title }}"}]}
+
+
+def _until(browser: webdriver.Chrome, done: Callable[[webdriver.Chrome], Any]) -> Any:
+    return wait(browser, 5).until(done)
+
+
+def _find(browser: webdriver.Chrome, key: str) -> WebElement:
+    """The control with this data-key, scrolled to the middle (clear of the sticky bar)."""
+    found = browser.find_element(By.CSS_SELECTOR, f'[data-key="{key}"]')
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", found)
+    return found
+
+
+def _type(browser: webdriver.Chrome, key: str, text: str) -> None:
+    """Replace a text box's text and leave it, which commits it (one undo step)."""
+    field = _find(browser, key)
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(text, Keys.TAB)
+
+
+def _pick(browser: webdriver.Chrome, key: str, value: str) -> None:
+    Select(_find(browser, key)).select_by_value(value)
+
+
+def _click(browser: webdriver.Chrome, key: str) -> None:
+    _find(browser, key).click()
+
+
+def _drag(browser: webdriver.Chrome, source: WebElement, target: WebElement) -> None:
+    """A real drag (SortableJS in its pointer-event mode), in small steps, onto the upper
+    part of ``target``."""
+    chain = ActionChains(browser, duration=50).click_and_hold(source)
+    for _ in range(3):
+        chain.move_by_offset(6, 6)
+    chain.move_to_element_with_offset(target, 0, -target.size["height"] // 3)
+    chain.move_by_offset(0, 2).release().perform()
+
+
+def _actions(browser: webdriver.Chrome, key: str = "actions") -> list[str]:
+    return [item.get_attribute("data-type") for item in browser.find_elements(
+        By.CSS_SELECTOR, f'[data-actions="{key}"] > .action')]
+
+
+def _open_new(browser: webdriver.Chrome, base: str, kind: str) -> None:
+    log_in(browser, base, "ada", path="/designer/")
+    follow(browser, browser.find_element(By.CSS_SELECTOR, f'[data-new="{kind}"]'))
+    _until(browser, lambda b: b.find_element(By.CSS_SELECTOR, "[data-save]").is_enabled())
+
+
+def _save(browser: webdriver.Chrome) -> str:
+    browser.find_element(By.CSS_SELECTOR, "[data-save]").click()
+    status = browser.find_element(By.CSS_SELECTOR, "[data-status]")
+    _until(browser, lambda b: status.text and status.text != "Saving…")
+    return status.text
+
+
+def _shoot_whole(browser: webdriver.Chrome, name: str) -> None:
+    """A screenshot of the whole page, the window made as tall as it for a moment."""
+    width, height = browser.get_window_size().values()
+    tall = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(width, tall + 150)
+    shoot(browser, name)
+    browser.set_window_size(width, height)
+
+
+def _office(workspace: Workspace) -> dict[str, Any]:
+    workspace.metadata.create(DEAL)
+    workspace.metadata.create(MANAGER)
+    workspace.metadata.publish()
+    people = {"ada": workspace.accounts.create_user("ada", password="correct horse",
+                                                    roles=["admin"]),
+              "sam": workspace.accounts.create_user("sam"),
+              "mia": workspace.accounts.create_user("mia", roles=["sales_manager"]),
+              "bea": workspace.accounts.create_user("bea")}
+    return people
+
+
+def test_build_dry_run_save_and_publish_an_automation(site: tuple[str, Flask],
+                                                      browser: webdriver.Chrome,
+                                                      workspace: Workspace) -> None:
+    base, _ = site
+    people = _office(workspace)
+    for title, amount in (("Small", 500), ("Big", 20000), ("Huge", 50000)):
+        workspace.records.create("deal", {"title": title, "amount": amount,
+                                          "owner_id": people["sam"].id})
+    _open_new(browser, base, "automation")
+    name = browser.find_element(By.CSS_SELECTOR, "[data-def-name]")
+    name.send_keys("big_deal", Keys.TAB)
+    browser.find_element(By.CSS_SELECTOR, '[data-label="en"]').send_keys("Big deal", Keys.TAB)
+    _pick(browser, "entity", "deal")
+
+    # If: amount > 10000, made in the builder's rows.
+    _click(browser, "condition:g:add")
+    _pick(browser, "condition:r0:field", "amount")
+    _pick(browser, "condition:r0:op", "gt")
+    _type(browser, "condition:r0:value", "10000")
+    _until(browser, lambda b: b.find_element(By.CSS_SELECTOR, '[data-key="condition:text"]')
+           .get_attribute("value") == "amount > 10000")
+
+    # Then: notify the owner, then set the priority; the second dragged above the first.
+    _pick(browser, "actions:new-type", "notify")
+    _click(browser, "actions:new")
+    _type(browser, "actions:0:title", "Big deal: {{ record.title }}")
+    _pick(browser, "actions:new-type", "set_fields")
+    _click(browser, "actions:new")
+    _click(browser, "actions:1:add-value")
+    _pick(browser, "actions:1:value-0:field", "priority")
+    _pick(browser, "actions:1:value-0:value", "high")
+    assert _actions(browser) == ["notify", "set_fields"]
+    items = browser.find_elements(By.CSS_SELECTOR, '[data-actions="actions"] > .action')
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", items[0])
+    _drag(browser, items[1].find_element(By.CSS_SELECTOR, ".handle"), items[0])
+    _until(browser, lambda b: _actions(b) == ["set_fields", "notify"])
+    _pick(browser, "mode", "sync")
+    _shoot_whole(browser, "designer-automation-built")
+
+    # The dry run tries the unsaved rule on the deals there are.
+    _click(browser, "dry-run")
+    count = browser.find_element(By.CSS_SELECTOR, "[data-matches]")
+    assert count.get_attribute("data-matches") == "2"
+    assert "2 records match" in count.text
+    listed = browser.find_elements(By.CSS_SELECTOR, ".dry-items > li")
+    assert sorted(item.find_element(By.TAG_NAME, "a").text for item in listed) == ["Big", "Huge"]
+    for item in listed:
+        lines = [line.text for line in item.find_elements(By.CSS_SELECTOR, "ul > li")]
+        assert lines[0] == "Set fields: priority = high"
+        assert lines[1].startswith("Notify a user:") and "Big deal" in lines[1]
+    browser.execute_script("arguments[0].scrollIntoView()", count)
+    shoot(browser, "designer-automation-dry-run")
+
+    assert "Saved as a draft" in _save(browser)
+    assert browser.current_url.endswith("/designer/automation/big_deal")
+    assert workspace.metadata.get("automation", "big_deal") == BUILT_RULE
+    workspace.metadata.publish()
+    made = workspace.records.create("deal", {"title": "Giant", "amount": 90000,
+                                             "owner_id": people["sam"].id})
+    assert workspace.records.get("deal", made["id"])["priority"] == "high"
+    assert [n["title"] for n in workspace.accounts.notifications(people["sam"])["items"]] \
+        == ["Big deal: Giant"]
+    small = workspace.records.create("deal", {"title": "Tiny", "amount": 10,
+                                              "owner_id": people["sam"].id})
+    assert workspace.records.get("deal", small["id"]).get("priority") is None
+
+    # By keyboard: the first action moves down, and the focus stays on its button.
+    _find(browser, "actions:0:down").send_keys(Keys.ENTER)
+    assert _actions(browser) == ["notify", "set_fields"]
+    assert browser.switch_to.active_element.get_attribute("data-key") == "actions:1:up"
+
+    # A schedule whose cron is too short: the meta-schema's error shows at the cron.
+    _pick(browser, "trigger:on", "schedule")
+    _type(browser, "trigger:cron", "5 * *")
+    assert "Not saved" in _save(browser)
+    error = browser.find_element(By.CSS_SELECTOR,
+                                 '[data-pointer="/trigger/cron"] .field-error')
+    assert error.get_attribute("data-problem") == "/trigger/cron"
+    shoot(browser, "designer-automation-422")
+
+    browser.set_window_size(768, 1024)
+    _shoot_whole(browser, "designer-automation-tablet")
