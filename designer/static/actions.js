@@ -101,7 +101,7 @@ const BlocksActions = (() => {
   function duration(value, key, commit) {
     const inputs = UNITS.map(unit => el("input", {
       type: "number", min: 0, step: 1, value: value?.[unit] ?? "", "data-key": `${key}:${unit}`,
-      "data-unit": unit, class: "number"}));
+      "data-unit": unit}));
     const changed = () => {
       const made = Object.fromEntries(inputs.filter(input => input.value !== "")
         .map(input => [input.dataset.unit, Math.trunc(Number(input.value))]));
@@ -146,7 +146,7 @@ const BlocksActions = (() => {
         {"aria-label": texts.action_type});
       const {handle, buttons} = moves(key, i, items.length, move, remove);
       return el("li", {class: "action", "data-pointer": ptr, "data-type": action.type},
-        el("div", {class: "action-head"}, handle, el("span", {class: "number"}, `${i + 1}.`),
+        el("div", {class: "action-head"}, handle, el("span", {class: "ordinal"}, `${i + 1}.`),
            labelled(texts.action_type, type, {"data-pointer": `${ptr}/type`}), buttons),
         el("div", {"data-notes": ""}),
         el("div", {class: "action-body"}, ...form(action, {

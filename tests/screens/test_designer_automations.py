@@ -33,6 +33,8 @@ DEAL = {"kind": "entity", "name": "deal", "label": {"en": "Deal"}, "required": [
             "reviewer": {"type": "string", "x-field": "user", "x-label": {"en": "Reviewer"}}}}
 MANAGER = {"kind": "role", "name": "sales_manager", "label": {"en": "Sales manager"},
            "permissions": {"deal": {"read": True, "update": True}}}
+REP = {"kind": "role", "name": "sales_rep", "label": {"en": "Sales rep"},
+       "permissions": {"deal": {"create": True, "read": "own", "update": "own"}}}
 BUILT_RULE = {
     "kind": "automation", "name": "big_deal", "label": {"en": "Big deal"}, "entity": "deal",
     "trigger": {"on": "created"}, "condition": "amount > 10000", "mode": "sync",
@@ -106,12 +108,14 @@ def _shoot_whole(browser: webdriver.Chrome, name: str) -> None:
 def _office(workspace: Workspace) -> dict[str, Any]:
     workspace.metadata.create(DEAL)
     workspace.metadata.create(MANAGER)
+    workspace.metadata.create(REP)
     workspace.metadata.publish()
-    people = {"ada": workspace.accounts.create_user("ada", password="correct horse",
-                                                    roles=["admin"]),
-              "sam": workspace.accounts.create_user("sam"),
-              "mia": workspace.accounts.create_user("mia", roles=["sales_manager"]),
-              "bea": workspace.accounts.create_user("bea")}
+    accounts = workspace.accounts
+    people = {"ada": accounts.create_user("ada", password="correct horse", roles=["admin"]),
+              "bea": accounts.create_user("bea")}
+    people["sam"] = accounts.create_user("sam", manager="bea", roles=["sales_rep"])
+    people["mia"] = accounts.create_user("mia", password="correct horse",
+                                         roles=["sales_manager"])
     return people
 
 
@@ -185,6 +189,10 @@ def test_build_dry_run_save_and_publish_an_automation(site: tuple[str, Flask],
     _find(browser, "actions:0:down").send_keys(Keys.ENTER)
     assert _actions(browser) == ["notify", "set_fields"]
     assert browser.switch_to.active_element.get_attribute("data-key") == "actions:1:up"
+    browser.find_element(By.CSS_SELECTOR, "[data-undo]").click()
+    assert _actions(browser) == ["set_fields", "notify"]
+    browser.find_element(By.CSS_SELECTOR, "[data-redo]").click()
+    assert _actions(browser) == ["notify", "set_fields"]
 
     # A schedule whose cron is too short: the meta-schema's error shows at the cron.
     _pick(browser, "trigger:on", "schedule")
@@ -195,5 +203,89 @@ def test_build_dry_run_save_and_publish_an_automation(site: tuple[str, Flask],
     assert error.get_attribute("data-problem") == "/trigger/cron"
     shoot(browser, "designer-automation-422")
 
+    # A tablet, then a phone: the sentence fits the width (nothing to scroll sideways).
+    for width, name in ((768, "tablet"), (390, "phone")):
+        browser.set_window_size(width, 1024)
+        assert browser.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth")
+        _shoot_whole(browser, f"designer-automation-{name}")
+
+
+BUILT_APPROVAL = {
+    "kind": "approval", "name": "big_discount", "label": {"en": "Big discount"},
+    "entity": "deal", "entry": "amount > 1000",
+    "steps": [{"name": "board", "approvers": [{"role": "sales_manager"}], "mode": "all"},
+              {"name": "manager", "approvers": [{"manager": True}], "timeout": {"hours": 24},
+               "escalate_to": {"role": "sales_manager"}}],
+    "on": {"rejected": [{"type": "notify", "user": "owner", "title": "Refused"}]}}
+
+
+def _steps(browser: webdriver.Chrome) -> list[str]:
+    return [step.get_attribute("data-step")
+            for step in browser.find_elements(By.CSS_SELECTOR, "[data-steps] > .step")]
+
+
+def test_build_an_approval_with_two_steps_then_submit_to_it(site: tuple[str, Flask],
+                                                            browser: webdriver.Chrome,
+                                                            workspace: Workspace) -> None:
+    base, _ = site
+    people = _office(workspace)
+    _open_new(browser, base, "approval")
+    browser.find_element(By.CSS_SELECTOR, "[data-def-name]").send_keys("big_discount", Keys.TAB)
+    browser.find_element(By.CSS_SELECTOR, '[data-label="en"]').send_keys("Big discount",
+                                                                        Keys.TAB)
+    _pick(browser, "entity", "deal")
+    _click(browser, "entry:g:add")
+    _pick(browser, "entry:r0:field", "amount")
+    _pick(browser, "entry:r0:op", "gt")
+    _type(browser, "entry:r0:value", "1000")
+    _until(browser, lambda b: b.find_element(By.CSS_SELECTOR, '[data-key="entry:text"]')
+           .get_attribute("value") == "amount > 1000")
+
+    # The first step: the owner's manager (as a new step starts), escalated after a day.
+    _type(browser, "step:0:name", "manager")
+    _type(browser, "step:0:timeout:hours", "24")
+    _pick(browser, "step:0:escalate:kind", "role")
+    _pick(browser, "step:0:escalate:value", "sales_manager")
+    # The second: everyone in the sales managers' role.
+    _click(browser, "add-step")
+    assert browser.switch_to.active_element.get_attribute("data-key") == "step:1:name"
+    _type(browser, "step:1:name", "board")
+    _pick(browser, "step:1:approver-0:kind", "role")
+    _pick(browser, "step:1:approver-0:value", "sales_manager")
+    _pick(browser, "step:1:mode", "all")
+    assert _steps(browser) == ["manager", "board"]
+
+    # By keyboard: the board moves up, and the focus stays on its button.
+    _find(browser, "step:1:up").send_keys(Keys.ENTER)
+    assert _steps(browser) == ["board", "manager"]
+    assert browser.switch_to.active_element.get_attribute("data-key") == "step:0:down"
+
+    _pick(browser, "on-rejected:new-type", "notify")
+    _click(browser, "on-rejected:new")
+    _type(browser, "on-rejected:0:title", "Refused")
+    _shoot_whole(browser, "designer-approval-built")
+    assert "Saved as a draft" in _save(browser)
+    assert workspace.metadata.get("approval", "big_discount") == BUILT_APPROVAL
+
+    # A step name the meta-schema refuses: its error shows at the name.
+    _type(browser, "step:1:name", "Line manager")
+    assert "Not saved" in _save(browser)
+    error = browser.find_element(By.CSS_SELECTOR, '[data-pointer="/steps/1/name"] .field-error')
+    assert error.get_attribute("data-problem") == "/steps/1/name"
+    shoot(browser, "designer-approval-422")
+    assert workspace.metadata.get("approval", "big_discount") == BUILT_APPROVAL
     browser.set_window_size(768, 1024)
-    _shoot_whole(browser, "designer-automation-tablet")
+    _shoot_whole(browser, "designer-approval-tablet")
+
+    # Published, it works: a submitted deal waits on the board, Mia's role.
+    workspace.metadata.publish()
+    deal = workspace.records.create("deal", {"title": "Discounted", "amount": 5000,
+                                             "owner_id": people["sam"].id})
+    request = workspace.approvals.submit("deal", deal["id"], user=people["sam"])
+    assert request["step"] == "board"
+    assert [i["record_id"] for i in workspace.approvals.inbox(people["mia"])] == [deal["id"]]
+    assert workspace.approvals.inbox(people["bea"]) == []
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    log_in(browser, base, "mia", path="/app/approvals")
+    assert "Discounted" in browser.find_element(By.TAG_NAME, "main").text
