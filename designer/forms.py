@@ -46,23 +46,25 @@ def preview_form() -> str:
 
 def _previewable(document: dict[str, Any]) -> dict[str, Any]:
     """The form as far as it can be shown while it is being built: sections with no field
-    yet (and tabs with no such section) left out, as the screens leave them out, and a
-    stand-in name and label until they are typed (they do not change the layout)."""
-    def filled(sections: Any) -> Any:
-        if not isinstance(sections, list):
-            return sections
-        return [s for s in sections if not isinstance(s, dict) or s.get("fields") != []]
+    yet (and tabs left with no section) left out, as the screens leave them out, and a
+    stand-in name and label until they are typed (they do not change the layout). What
+    is malformed otherwise stays, for the meta-schema to name."""
+    def filled(holder: dict[str, Any]) -> bool:
+        """Leave out the holder's empty sections; whether it has any left."""
+        sections = holder.get("sections")
+        if isinstance(sections, list):
+            holder["sections"] = [s for s in sections
+                                  if not (isinstance(s, dict) and s.get("fields") == [])]
+        return holder.get("sections") != []
 
     shown = {**document, "kind": "form", "name": document.get("name") or "preview",
              "label": document.get("label") or {"en": "Preview"}}
-    if "sections" in shown:
-        shown["sections"] = filled(shown["sections"])
-        if not shown["sections"]:
-            del shown["sections"]
+    if not filled(shown):
+        del shown["sections"]
     if isinstance(shown.get("tabs"), list):
-        tabs = [{**t, "sections": filled(t.get("sections"))} if isinstance(t, dict) else t
-                for t in shown["tabs"]]
-        shown["tabs"] = [t for t in tabs if not isinstance(t, dict) or t["sections"] != []]
+        shown["tabs"] = [t for t in ({**t} if isinstance(t, dict) else t
+                                     for t in shown["tabs"])
+                         if not isinstance(t, dict) or filled(t)]
         if not shown["tabs"]:
             del shown["tabs"]
     return shown
