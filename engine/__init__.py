@@ -15,6 +15,7 @@ from .errors import (
     Locked,
     NotFound,
     PermissionDenied,
+    PluginFailed,
     QueryError,
     TooManyAttempts,
     ValidationError,
@@ -22,6 +23,7 @@ from .errors import (
 from .fieldtypes import FieldType
 from .hookspecs import hookimpl
 from .plan import Plan, Step
+from .plugins import CardType, Panel, PluginInfo, Schedule
 from .query import Count, Page, Query
 from .records import BulkResult
 from .workspace import Catalog, Workspace
@@ -31,6 +33,7 @@ __all__ = [
     "AuthenticationFailed",
     "BlocksError",
     "BulkResult",
+    "CardType",
     "Catalog",
     "Conflict",
     "Count",
@@ -42,10 +45,14 @@ __all__ = [
     "Locked",
     "NotFound",
     "Page",
+    "Panel",
     "PermissionDenied",
     "Plan",
+    "PluginFailed",
+    "PluginInfo",
     "Query",
     "QueryError",
+    "Schedule",
     "Step",
     "TooManyAttempts",
     "User",

@@ -15,19 +15,21 @@ of its own, so it shows.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from croniter import croniter
+from jsonschema import Draft202012Validator
 
 from .actions import Action, ActionContext, check_action
-from .definitions import check_envelope
+from .definitions import check_envelope, pointer
 from .errors import ActionFailed, BlocksError, DefinitionError, NotFound, QueryError
 from .rules import Evaluator, RuleError, RuleSyntaxError, parse_rule
 from .rules.python import Env
@@ -59,6 +61,25 @@ _CHAIN: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("blocks_automation_
                                                              default=())
 
 
+#: How the timers of the plugins' schedules are named (``plugin:<plugin>:<schedule>``).
+PLUGIN_TIMER = "plugin:"
+#: The triggers the engine fires itself; plugins add others (``blocks_triggers``).
+BUILTIN_TRIGGERS = ("created", "updated", "deleted", "transition", "approval", "schedule",
+                    "relative")
+
+
+@dataclass(frozen=True)
+class TriggerType:
+    """A trigger a plugin adds: rules name it in ``trigger.on``; ``schema`` checks the
+    trigger's other keys; ``matches(options, payload)``, when given, says whether one
+    firing concerns a rule with those options (by default every firing does)."""
+
+    name: str
+    schema: Mapping[str, Any]
+    label: Mapping[str, str] = field(default_factory=dict)
+    matches: Callable[[Mapping[str, Any], Mapping[str, Any]], bool] | None = None
+
+
 @dataclass(frozen=True)
 class Trigger:
     on: str
@@ -69,10 +90,19 @@ class Trigger:
     offset: dt.timedelta = dt.timedelta()
     approval: str | None = None
     decision: str | None = None
+    #: A plugin trigger's own keys, and its type.
+    # (dataclasses.field by its full name: ``field`` is a trigger's own attribute here)
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False,
+                                                   hash=False)
+    plugin_type: TriggerType | None = dataclasses.field(default=None, compare=False,
+                                                        hash=False)
 
     def matches(self, event: Event) -> bool:
         if self.on != event.kind:
             return False
+        if self.plugin_type is not None:
+            check = self.plugin_type.matches
+            return check is None or bool(check(self.options, event.payload))
         if self.on == "updated" and self.fields is not None:
             return bool(self.fields & event.changed)
         if self.on == "transition" and self.transition is not None:
@@ -119,18 +149,33 @@ class Event:
     changed: frozenset[str] = field(default_factory=frozenset)
     approval: str | None = None
     decision: str | None = None
+    #: What a plugin's trigger carries (an incoming webhook's body).
+    payload: Mapping[str, Any] = field(default_factory=dict)
 
 
 def compile_automation(document: Mapping[str, Any], entity: Entity, catalog: Catalog,
-                       registry: Mapping[str, Action]
+                       registry: Mapping[str, Action],
+                       triggers: Mapping[str, TriggerType] | None = None
                        ) -> tuple[Automation | None, list[tuple[str, str]]]:
-    """The rule of a (meta-schema valid) definition, and its problems by JSON Pointer."""
+    """The rule of a (meta-schema valid) definition, and its problems by JSON Pointer;
+    ``triggers`` are the plugins' (a rule on one that is not there is refused)."""
     errors: list[tuple[str, str]] = []
     spec = document["trigger"]
     offset = dt.timedelta(**spec.get("offset", {}))
+    options = {k: v for k, v in spec.items() if k != "on"}
+    plugin_type = None
+    if spec["on"] not in BUILTIN_TRIGGERS:
+        plugin_type = (triggers or {}).get(spec["on"])
+        if plugin_type is None:
+            known = ", ".join([*BUILTIN_TRIGGERS, *sorted(triggers or {})])
+            errors.append(("/trigger/on", f"no trigger named {spec['on']!r} (an enabled "
+                                          f"plugin may add it); use one of {known}"))
+        else:
+            errors += [(pointer("trigger", *e.absolute_path), e.message) for e in
+                       Draft202012Validator(plugin_type.schema).iter_errors(options)]
     trigger = Trigger(spec["on"], frozenset(spec["fields"]) if "fields" in spec else None,
                       spec.get("transition"), spec.get("cron"), spec.get("field"), offset,
-                      spec.get("approval"), spec.get("decision"))
+                      spec.get("approval"), spec.get("decision"), options, plugin_type)
     for i, name in enumerate(sorted(trigger.fields or ())):
         if name not in entity.fields and name != "state":
             errors.append((f"/trigger/fields/{i}", f"{entity.name} has no field {name!r}"))
@@ -227,6 +272,20 @@ class AutomationService:
                 self.ws.after_commit(lambda r=run_id: self._hand_over(r))
         return ran
 
+    def trigger(self, name: str, entity: str, record_id: str,
+                payload: Mapping[str, Any] | None = None) -> bool:
+        """Fire a plugin's trigger ``name`` on one record: the rules of ``entity`` that
+        listen to it run as for a write's event (sync ones now, async ones queued), with
+        ``payload`` for their trigger to match on; whether one ran now.
+
+        :raises NotFound: no such entity or record.
+        """
+        with self.ws.transaction() as conn:
+            ent = self.ws.catalog(conn).entity(entity)
+            row = self.ws.records._load(conn, ent, record_id)
+            record = self.ws.records._computed(conn, ent, row)
+            return self.fire(conn, Event(name, ent, record, payload=dict(payload or {})))
+
     def run_actions(self, name: str, entity: Entity, record: dict[str, Any],
                     actions: tuple[Mapping[str, Any], ...], user: User | None) -> None:
         """Run actions now, in the open transaction, as a rule named ``name`` would (an
@@ -279,6 +338,12 @@ class AutomationService:
                 except BlocksError as exc:
                     raise ActionFailed(f"rule {rule.name!r}, action {i + 1} ({action.name}): "
                                        f"{exc.message}") from exc
+                except Exception as exc:  # a plugin action's own bug: the save rolls back
+                    plugin = self.ws.plugins.owner("action", action.name)
+                    logging.getLogger(__name__).exception("action %s failed", action.name)
+                    raise ActionFailed(f"rule {rule.name!r}, action {i + 1} ({action.name}, "
+                                       f"of the plugin {plugin!r}): {type(exc).__name__}: "
+                                       f"{exc}") from exc
                 steps.append({"action": action.name, "result": result,
                               "ms": round((time.perf_counter() - started) * 1000, 3)})
         finally:
@@ -406,7 +471,8 @@ class AutomationService:
 
     def tick(self, now: dt.datetime | None = None) -> int:
         """Fire every timer that is due, give stale runs to a worker again, escalate
-        approval steps past their timeout, and answer how many runs it queued. Any process
+        approval steps past their timeout, run the plugins' schedules that are due, and
+        answer how many runs it queued. Any process
         may call it any time: a timer fires once, a step escalates once."""
         now = now or utcnow()
         queued: list[int] = []
@@ -414,7 +480,8 @@ class AutomationService:
             catalog = self.ws.catalog(conn)
             self._plant_schedules(conn, catalog, now)
             due = conn.execute(sa.select(timer_table).where(
-                timer_table.c.fired.is_(False), timer_table.c.due_at <= now)
+                timer_table.c.fired.is_(False), timer_table.c.due_at <= now,
+                ~timer_table.c.automation.startswith(PLUGIN_TIMER))  # run_schedules' own
                 .order_by(timer_table.c.due_at).limit(1000)).mappings().all()
             rules = {a.name: (e, a) for e in catalog.entities.values() for a in e.automations}
             for timer in due:
@@ -449,6 +516,7 @@ class AutomationService:
         for run_id in queued:
             self._hand_over(run_id)
         self.ws.approvals.escalate(now)  # approval steps past their timeout, once each
+        self.ws.plugins.run_schedules(now)  # the enabled plugins' work that is due
         return len(queued)
 
     def _plant_schedules(self, conn: sa.Connection, catalog: Catalog, now: dt.datetime
@@ -504,7 +572,7 @@ class AutomationService:
                 raise NotFound(f"no published automation named {rule!r}")
             entity, rule = found
         else:
-            entity, rule = _draft_rule(rule, catalog, self.ws.actions)
+            entity, rule = _draft_rule(rule, catalog, self.ws.actions, self.ws.triggers)
         query = self.ws.query(entity.name).limit(limit)
         if rule.condition_tree is not None:
             try:
@@ -521,8 +589,8 @@ class AutomationService:
         return {"automation": rule.name, "why": rule.why, "matches": matches, "items": items}
 
 
-def _draft_rule(document: Any, catalog: Catalog, registry: Mapping[str, Action]
-                ) -> tuple[Entity, Automation]:
+def _draft_rule(document: Any, catalog: Catalog, registry: Mapping[str, Action],
+                triggers: Mapping[str, TriggerType]) -> tuple[Entity, Automation]:
     """An automation definition compiled against the published catalog, for a dry run.
 
     :raises DefinitionError: by JSON Pointer, as saving it would report.
@@ -535,7 +603,7 @@ def _draft_rule(document: Any, catalog: Catalog, registry: Mapping[str, Action]
         raise DefinitionError({"/entity": [f"no published entity named {document['entity']!r}"
                                            ": publish it first, then try its rules on its "
                                            "records"]})
-    rule, problems = compile_automation(document, entity, catalog, registry)
+    rule, problems = compile_automation(document, entity, catalog, registry, triggers)
     if rule is None:
         raise DefinitionError(problems)
     return entity, rule

@@ -9,6 +9,7 @@
     ├── PermissionDenied     the actor may not do this (403)
     ├── ActionFailed         a rule's action could not do its work (422 when saving)
     ├── Locked               a record waits on an approval: it cannot change now (423)
+    ├── PluginFailed         a plugin's hook raised: the write it was part of rolled back (500)
     ├── AuthenticationFailed wrong username, password or token (401)
     └── TooManyAttempts      too many failed logins: wait ``retry_after`` seconds (429)
 
@@ -132,3 +133,16 @@ class Locked(BlocksError):
     """The record is locked while an approval of it is pending."""
 
     title = "Locked"
+
+
+class PluginFailed(BlocksError):
+    """A plugin's hook raised an error of its own: whatever write it was part of is rolled
+    back, and the error names the plugin (``plugin``) and the hook (``hook``)."""
+
+    title = "Plugin failed"
+
+    def __init__(self, plugin: str, hook: str, error: Exception) -> None:
+        super().__init__(f"the plugin {plugin!r} failed in {hook}: "
+                         f"{type(error).__name__}: {error}")
+        self.plugin = plugin
+        self.hook = hook

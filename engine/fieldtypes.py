@@ -51,6 +51,11 @@ class FieldType:
     computed: bool = False
     #: Whether the value is a number stored with ``x-scale`` decimals (NUMERIC(24, scale)).
     numeric: bool = False
+    #: The built-in type whose input the screens' forms use for it (a plugin's type; None:
+    #: its own name, for the built-ins).
+    widget: str | None = None
+    #: How the screens show a value of it (a plugin's type; None: as the built-ins do).
+    display: Callable[[Any], str] | None = None
 
     @property
     def converts(self) -> bool:

@@ -177,11 +177,13 @@ class RecordService:
                 raise ValidationError(errors)
             owner = values.get("owner_id") if isinstance(values, Mapping) else None
             row = self._new_row(ent, stored, actor, owner)
+            self._plugins_before_save(conn, ent, "create", to_record(ent, row), None, user)
             self._insert(conn, ent, [row])
             self._audit(conn, [_audit_row(ent.name, row["id"], "create", 1, actor, clean)])
             if ent.automations and self._fire(conn, Event(
                     "created", ent, self._computed(conn, ent, row), None, user)):
                 row = self._load(conn, ent, row["id"])  # a rule changed it with the save
+            self.ws.plugins.after_commit(ent, "create", to_record(ent, row), None, conn)
             return self._present(conn, ent, row, grant)
 
     def update(self, entity: str, record_id: str, changes: Mapping[str, Any], *,
@@ -308,6 +310,7 @@ class RecordService:
         before = {f.name: current[f.name] for f in ent.stored_fields
                   if current[f.name] is not None}
         merged = {**before, **{k: v for k, v in changes.items() if k not in READ_ONLY_KEYS}}
+        merged = self._plugin_values(ent, merged, before, user)
         clean, stored, errors = self._prepare(ent, merged, existing=True, actor=actor,
                                               user=user)
         diff = {k: [before.get(k), clean.get(k)] for k in set(before) | set(clean)
@@ -340,13 +343,15 @@ class RecordService:
         if step is not None:
             values["state"] = step.to
         values.update(version=row["version"] + 1, updated_at=utcnow(), updated_by=actor)
+        action = "update" if step is None else "transition"
+        self._plugins_before_save(conn, ent, action, to_record(ent, {**row, **values}),
+                                  current, user)
         table = ent.table
         done = conn.execute(table.update().where(table.c.id == record_id,
                                                  table.c.version == row["version"])
                             .values(**values))
         if done.rowcount != 1:
             raise Conflict(f"{ent.name} {record_id} was changed by another write")
-        action = "update" if step is None else "transition"
         self._audit(conn, [_audit_row(ent.name, record_id, action, values["version"], actor,
                                       diff, detail=step.name if step is not None else None)])
         saved = {**row, **values}
@@ -358,6 +363,7 @@ class RecordService:
                                               transition=step.name, changed=changed))
             if ran:
                 saved = self._load(conn, ent, record_id)  # a rule changed it with the save
+        self.ws.plugins.after_commit(ent, action, to_record(ent, saved), current, conn)
         return self._present(conn, ent, saved, grant)
 
     def _transition_errors(self, conn: sa.Connection, ent: Entity, step: Transition,
@@ -395,8 +401,25 @@ class RecordService:
         grant = grant_for(user, ent, catalog)
         grant.require("create")
         self._refuse_input(grant, values, user)
+        if isinstance(values, Mapping):
+            values = self._plugin_values(ent, values, None, user)
         clean, stored, errors = self._prepare(ent, values, actor=actor, user=user)
         return ent, grant, clean, stored, errors
+
+    def _plugin_values(self, ent: Entity, values: Mapping[str, Any],
+                       previous: Mapping[str, Any] | None, user: User | None
+                       ) -> Mapping[str, Any]:
+        """The values with what the enabled plugins set before validation merged in."""
+        answers = self.ws.plugins.call("blocks_before_validate", ws=self.ws, entity=ent,
+                                       values=values, previous=previous, user=user)
+        return {**values, **{k: v for a in answers for k, v in a.items()}} if answers \
+            else values
+
+    def _plugins_before_save(self, conn: sa.Connection, ent: Entity, action: str,
+                             record: Mapping[str, Any], previous: Mapping[str, Any] | None,
+                             user: User | None) -> None:
+        self.ws.plugins.call("blocks_before_save", ws=self.ws, conn=conn, entity=ent,
+                             action=action, record=record, previous=previous, user=user)
 
     def _granted(self, conn: sa.Connection, entity: str, user: User | None, action: str
                  ) -> tuple[Entity, Grant]:
@@ -610,6 +633,8 @@ class RecordService:
     def _delete(self, conn: sa.Connection, catalog: Catalog, ent: Entity,
                 row: Mapping[str, Any], actor: str | None) -> None:
         record_id = row["id"]
+        snapshot = to_record(ent, row)
+        self._plugins_before_save(conn, ent, "delete", snapshot, snapshot, None)
         for source, f in catalog.references_to(ent.name):
             column = source.table.c[f.name]
             referring = conn.execute(sa.select(source.table).where(column == record_id)
@@ -636,12 +661,12 @@ class RecordService:
                                                      ent.table.c.version == row["version"]))
         if done.rowcount != 1:
             raise Conflict(f"{ent.name} {record_id} was changed by another write")
-        snapshot = to_record(ent, row)
         self._audit(conn, [_audit_row(ent.name, record_id, "delete", row["version"], actor,
                                       {k: snapshot[k] for k in ent.fields
                                        if snapshot[k] is not None})])
         if ent.automations:
             self._fire(conn, Event("deleted", ent, snapshot, snapshot))
+        self.ws.plugins.after_commit(ent, "delete", snapshot, snapshot, conn)
 
     def _insert_batch(self, ent: Entity, batch: list[tuple[int, Mapping[str, Any]]],
                       actor: str | None, result: BulkResult, user: User | None,

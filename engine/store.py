@@ -117,6 +117,19 @@ class Setting(Base):
     value: Mapped[Any] = mapped_column(JSONType)
 
 
+class PluginRow(Base):
+    """A plugin as one workspace has it: enabled or not, and its settings (checked against
+    the plugin's settings schema when saved)."""
+
+    __tablename__ = "blocks_plugins"
+
+    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    settings: Mapped[Any] = mapped_column(JSONType)
+    changed_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
+    changed_by: Mapped[str | None] = mapped_column(sa.String(100), nullable=True)
+
+
 class UserRow(Base):
     """A person who signs in. ``password_hash`` is argon2id; None means no password login."""
 

@@ -31,10 +31,11 @@ from .errors import DefinitionError, NotFound
 from .fieldtypes import FieldType
 from .notes import NoteService
 from .plugins import (
-    collect_actions,
-    collect_field_types,
-    collect_rule_functions,
+    PluginService,
+    PluginState,
+    Registries,
     create_plugin_manager,
+    load_states,
 )
 from .presentation import Dashboard, Form, View, compile_dashboard, compile_form, compile_view
 from .rules import RuleFunction, bind_rules
@@ -59,6 +60,8 @@ class Catalog:
     views: dict[str, View] = field(default_factory=dict)
     forms: dict[str, Form] = field(default_factory=dict)
     dashboards: dict[str, Dashboard] = field(default_factory=dict)
+    #: Each plugin's state in the workspace (enabled, settings) as of this version.
+    plugins: dict[str, PluginState] = field(default_factory=dict)
 
     def entity(self, name: str) -> Entity:
         try:
@@ -144,9 +147,6 @@ class Workspace:
         if self.engine.dialect.name == "sqlite":
             configure_sqlite(self.engine)
         self.pm = pm or create_plugin_manager()
-        self.field_types: dict[str, FieldType] = collect_field_types(self.pm.hook)
-        self.rule_functions: dict[str, RuleFunction] = collect_rule_functions(self.pm.hook)
-        self.actions: dict[str, Action] = collect_actions(self.pm.hook)
         self._secret = secret or os.environ.get("BLOCKS_SECRET_KEY")
         self._catalog: Catalog | None = None
         self._by_connection: weakref.WeakKeyDictionary[sa.Connection, Catalog] = (
@@ -159,6 +159,10 @@ class Workspace:
         self._snapshot: ContextVar[sa.Connection | None] = ContextVar(
             f"blocks_snapshot_{id(self)}", default=None)
         Base.metadata.create_all(self.engine)
+        with self.engine.connect() as conn:
+            self._use_plugins(frozenset(n for n, state in load_states(conn).items()
+                                        if state.enabled))
+        self.plugins = PluginService(self)
         self.metadata = MetadataService(self)
         self.records = RecordService(self)
         self.accounts = AccountService(self)
@@ -287,6 +291,16 @@ class Workspace:
         self._by_connection[conn] = catalog
         return catalog
 
+    def _use_plugins(self, enabled: frozenset[str]) -> None:
+        """Fill the registries (field types, rule functions, actions, triggers) from the
+        built-ins and the ``enabled`` plugins: a disabled plugin's hooks are not called."""
+        registries = self.registries = Registries.collect(self.pm, enabled)
+        self.field_types: dict[str, FieldType] = registries.field_types
+        self.rule_functions: dict[str, RuleFunction] = registries.rule_functions
+        self.actions: dict[str, Action] = registries.actions
+        self.triggers: dict[str, Any] = registries.triggers
+        self._registered_for = enabled
+
     def _current_catalog(self, conn: sa.Connection) -> Catalog:
         current = conn.execute(_VERSION).scalar() or 0
         cached = self._catalog
@@ -305,7 +319,12 @@ class Workspace:
                     documents.pop((kind, name), None)
                 else:
                     documents[(kind, name)] = document
+            states = load_states(conn)
+            enabled = frozenset(n for n, state in states.items() if state.enabled)
+            if enabled != self._registered_for:
+                self._use_plugins(enabled)
             catalog = self.compile(documents, current)
+            catalog.plugins = states
             self._catalog = catalog
             return catalog
 
@@ -357,7 +376,8 @@ class Workspace:
                 errors.append((f"/automation/{name}/entity",
                                f"no entity named {doc['entity']!r}"))
                 continue
-            rule, problems = compile_automation(doc, entity, catalog, self.actions)
+            rule, problems = compile_automation(doc, entity, catalog, self.actions,
+                                                self.triggers)
             errors += [(f"/automation/{name}{where}", message) for where, message in problems]
             if rule is not None:
                 entity.automations.append(rule)

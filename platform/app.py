@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import assets, auth, extension, i18n, problems, screens
+from . import assets, auth, extension, i18n, plugins, problems, screens
 from .api import bp as api_bp
 
 #: Environment variables read into the configuration, and the key each sets.
@@ -44,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app, workspace)
     i18n.init_app(app)
     app.register_blueprint(api_bp)
+    plugins.init_app(app, workspace)
     app.register_blueprint(screens.bp)
     app.register_blueprint(assets.bp)
     from blockscrm.designer import bp as designer_bp  # the designer builds on the platform

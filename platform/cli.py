@@ -355,5 +355,70 @@ def test_blueprint(name_or_path: str, select: str | None) -> None:
         sys.exit(1)
 
 
+@main.group()
+def plugin() -> None:
+    """The installed plugins, and which this workspace uses."""
+
+
+@plugin.command("list")
+def list_plugins() -> None:
+    """Every installed plugin: its version, whether this workspace enabled it, and why one
+    was refused."""
+    with _workspace() as ws:
+        found = ws.plugins.installed()
+    if not found:
+        click.echo("No plugins are installed.")
+    for p in found:
+        if p["refused"]:
+            click.echo(f"{p['name']:<16} refused: {p['refused']}")
+        else:
+            state = "enabled" if p["enabled"] else "disabled"
+            click.echo(f"{p['name']:<16} {p['version']:<10} {state:<9} engine {p['engine']}")
+
+
+@plugin.command("enable")
+@click.argument("name")
+@click.option("--settings", "settings_json", help="Its settings, as a JSON object.")
+def enable_plugin(name: str, settings_json: str | None) -> None:
+    """Enable NAME in this workspace (with --settings, checked against its schema)."""
+    settings = None
+    if settings_json is not None:
+        try:
+            settings = json.loads(settings_json)
+        except ValueError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--settings") from None
+    with _workspace() as ws:
+        try:
+            ws.plugins.enable(name, settings)
+        except BlocksError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"Enabled {name}.")
+
+
+@plugin.command("disable")
+@click.argument("name")
+def disable_plugin(name: str) -> None:
+    """Disable NAME in this workspace: its hooks are no longer called here."""
+    with _workspace() as ws:
+        try:
+            ws.plugins.disable(name)
+        except BlocksError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"Disabled {name}.")
+
+
+def _add_plugin_commands() -> None:
+    """The command-line commands every installed plugin adds (``blocks_cli_commands``)."""
+    from blockscrm.engine.plugins import create_plugin_manager, implementations
+
+    pm = create_plugin_manager()
+    for _, hook, _ in implementations(pm, "blocks_cli_commands", frozenset(pm.infos)):
+        for command in hook() or ():
+            main.add_command(command)
+
+
+_add_plugin_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -25,6 +25,7 @@ from blockscrm.engine import (
     Locked,
     NotFound,
     PermissionDenied,
+    PluginFailed,
     QueryError,
     TooManyAttempts,
     ValidationError,
@@ -43,6 +44,7 @@ STATUSES: dict[type[BlocksError], int] = {
     ValidationError: 422,
     DefinitionError: 422,
     Locked: 423,
+    PluginFailed: 500,
     TooManyAttempts: 429,
 }
 
@@ -91,6 +93,8 @@ def _engine_error(error: BlocksError) -> Response:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(error, TooManyAttempts):
         headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, PluginFailed):
+        extra["plugin"] = error.plugin
     return problem(status, error.message, title=error.title,
                    errors=getattr(error, "errors", None), headers=headers, **extra)
 

@@ -15,10 +15,17 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from blockscrm.engine import ActionFailed, DefinitionError, QueryError, Workspace, hookimpl
+from blockscrm.engine import (
+    ActionFailed,
+    DefinitionError,
+    PluginInfo,
+    QueryError,
+    Workspace,
+    hookimpl,
+)
 from blockscrm.engine.actions import Action
 from blockscrm.engine.automations import MAX_ATTEMPTS, MAX_DEPTH
-from blockscrm.engine.plugins import create_plugin_manager
+from blockscrm.engine.plugins import add_plugin, create_plugin_manager
 from blockscrm.engine.store import utcnow
 
 TICKET = {"kind": "entity", "name": "ticket", "label": {"en": "Ticket"},
@@ -298,6 +305,10 @@ def test_a_plugin_adds_an_action(tmp_path: Any) -> None:
 
     class Plugin:
         @hookimpl
+        def blocks_plugin_info(self) -> PluginInfo:
+            return PluginInfo("stamper", "1.0", ">=0.1")
+
+        @hookimpl
         def blocks_actions(self) -> list[Action]:
             schema = {"type": "object", "required": ["type", "tag"],
                       "properties": {"type": {"type": "string"}, "tag": {"type": "string"}},
@@ -306,9 +317,10 @@ def test_a_plugin_adds_an_action(tmp_path: Any) -> None:
                            lambda ctx, params: seen.append((ctx.record["id"], params["tag"])))]
 
     pm = create_plugin_manager(load_entry_points=False)
-    pm.register(Plugin(), name="stamper")
+    add_plugin(pm, Plugin())
     ws = Workspace(f"sqlite:///{tmp_path / 'p.db'}", pm=pm)
     try:
+        ws.plugins.enable("stamper")
         publish(ws, TICKET, rule("stamp_it", {"on": "created"},
                                  [{"type": "stamp", "tag": "seen"}]))
         ticket = ws.records.create("ticket", {"subject": "x"})

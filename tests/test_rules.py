@@ -21,7 +21,7 @@ from blockscrm.engine import (
     Workspace,
     hookimpl,
 )
-from blockscrm.engine.plugins import create_plugin_manager
+from blockscrm.engine.plugins import PluginInfo, add_plugin, create_plugin_manager
 from blockscrm.engine.rules import Env, RuleFunction, parse_rule
 from blockscrm.engine.rules.python import PythonCompiler
 from blockscrm.engine.rules.sql import SqlCompiler
@@ -164,13 +164,18 @@ def test_rules_have_size_and_depth_limits(orders: Workspace) -> None:
 def test_a_plugin_adds_a_function_with_its_sql_and_python(tmp_path) -> None:  # type: ignore[no-untyped-def]
     class Plugin:
         @hookimpl
+        def blocks_plugin_info(self) -> PluginInfo:
+            return PluginInfo("doubler", "1.0", ">=0.1")
+
+        @hookimpl
         def blocks_rule_functions(self) -> list[RuleFunction]:
             return [RuleFunction("double", 1, 1, expect_all(NUMBER), lambda x: 2 * x,
                                  sql=lambda args: args.values[0] * 2)]
 
     pm: pluggy.PluginManager = create_plugin_manager(load_entry_points=False)
-    pm.register(Plugin(), name="doubler")
+    add_plugin(pm, Plugin())
     ws = Workspace(f"sqlite:///{tmp_path / 'p.db'}", pm=pm)
+    ws.plugins.enable("doubler")
     ws.metadata.create({**ORDER, "properties": {
         **ORDER["properties"], "twice": {"x-field": "formula", "x-formula": "double(quantity)"}}})
     ws.metadata.publish()

@@ -16,9 +16,9 @@ from flask import Blueprint, Response, jsonify
 from blockscrm.engine import DefinitionError, PermissionDenied
 
 from ..auth import current_user
+from ..extension import current_workspace
 from ..screens.helpers import title_field
 from ..screens.lists import OPERATORS, filter_fields, operator_labels
-from ..extension import current_workspace
 from .inputs import json_object
 
 rules_bp = Blueprint("rules", __name__, url_prefix="/rules")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -174,6 +175,7 @@ def _page(entity: str, record_id: str, *, failed: Mapping[str, Any] | None = Non
         failed=failed or {}, note=note or {},
         approval=_approval(ws, ent, record, user, people, may_update),
         related=_related(ws, ent, record_id, user),
+        panels=_plugin_panels(ws, ent, record, user),
         runs=runs, timeline=_timeline(ws, ent, record_id, user, people, runs))
 
 
@@ -322,6 +324,23 @@ def _add_url(other: Entity, field: str, record_id: str) -> str:
         return url_for("screens.new_record", entity=other.name) + "?" + urlencode(
             {field: record_id})
     return url_for("screens.new_record", entity=other.name, **{field: record_id})
+
+
+def _plugin_panels(ws: Any, ent: Entity, record: Mapping[str, Any], user: User
+                   ) -> list[dict[str, Any]]:
+    """The panels the enabled plugins add to this record's view, each drawn as the user;
+    a panel that fails says so in its place instead of failing the page."""
+    panels = []
+    for answer in ws.plugins.call("blocks_record_panels", entity=ent):
+        for panel in answer:
+            try:
+                body = Markup(panel.render(ws, ent, record, user))  # the plugin escapes
+            except Exception:  # one plugin's panel does not take the page down
+                logging.getLogger(__name__).exception("panel %s failed", panel.name)
+                body = None
+            panels.append({"name": panel.name, "title": label(panel.label, panel.name),
+                           "body": body})
+    return panels
 
 
 # --- automation runs and the timeline ----------------------------------------------------------

@@ -1,0 +1,42 @@
+"""The plugins' part of the platform: each plugin's API routes mounted under
+``/api/v1/plugins/<name>/``, answering 404 in a workspace that has not enabled it.
+
+A plugin's blueprint may name views that skip the API's authentication in
+``public = {"view_name", …}`` (an incoming webhook, which its sender signs instead of
+logging in); those views check the caller themselves.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, abort
+
+from blockscrm.engine import Workspace
+from blockscrm.engine.plugins import implementations
+
+from .extension import current_workspace
+
+#: The endpoints that skip the API's authentication and CSRF check (see the module).
+PUBLIC_ENDPOINTS = "blocks.public_endpoints"
+
+
+def init_app(app: Flask, workspace: Workspace) -> None:
+    """Mount every installed plugin's routes (a disabled one's answer 404)."""
+    app.extensions[PUBLIC_ENDPOINTS] = set()
+    every = frozenset(workspace.pm.infos)
+    for plugin, hook, _ in implementations(workspace.pm, "blocks_api_routes", every):
+        routes = hook()
+        if routes is None:
+            continue
+        _mount(app, plugin, routes)
+
+
+def _mount(app: Flask, plugin: str, routes: Blueprint) -> None:
+    def enabled_here() -> None:
+        if plugin not in current_workspace().plugins.enabled():
+            abort(404, f"the plugin {plugin!r} is not enabled in this workspace")
+
+    routes.before_request(enabled_here)
+    name = "plugin_" + plugin.replace("-", "_")
+    app.register_blueprint(routes, url_prefix=f"/api/v1/plugins/{plugin}", name=name)
+    app.extensions[PUBLIC_ENDPOINTS].update(
+        f"{name}.{view}" for view in getattr(routes, "public", ()))
