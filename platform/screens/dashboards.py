@@ -5,6 +5,9 @@ dashboard shows a rep their own pipeline and a manager the team's. A card over a
 the viewer may not read says so instead of failing the page. Each chart segment (and a
 number) links to the list behind it: the card's filter and the segment's group, written
 in the rule language's text form.
+
+The designer previews a card not yet published through :func:`compute_card`, and draws it
+with the screen's own template parts (:func:`card_body`, :func:`card_assets`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import render_template, url_for
+from flask import current_app, render_template, url_for
+from markupsafe import Markup
 
 from blockscrm.engine import BlocksError, Entity, NotFound, PermissionDenied, User
 from blockscrm.engine.access import grant_for
@@ -51,16 +55,17 @@ def dashboard(name: str) -> str:
         raise NotFound(gettext("There is no dashboard named %(name)s.", name=name))
     if board.roles and not user.is_admin and not board.roles & set(user.roles):
         raise PermissionDenied(gettext("This dashboard is not meant for your roles."))
-    cards = [_card(catalog.entities[card.entity], card, user, index)
+    cards = [compute_card(catalog.entities[card.entity], card, user, index)
              for index, card in enumerate(board.cards)]
     return render_template("app/dashboard.html", nav=navigation(user), board=board,
                            title=label(board.label, board.name), cards=cards,
                            charts=any(c["type"] in CHARTS and c["available"] for c in cards))
 
 
-def _card(entity: Entity, card: Card, user: User, index: int) -> dict[str, Any]:
-    """What the template draws for one card; ``available`` is False (with nothing else
-    computed) when the viewer may not read what it counts."""
+def compute_card(entity: Entity, card: Card, user: User, index: int) -> dict[str, Any]:
+    """What the template draws for one card (published or not: the designer's preview),
+    with the id ``card-<index>``; ``available`` is False (with nothing else computed) when
+    the viewer may not read what it counts."""
     shown: dict[str, Any] = {"id": f"card-{index}", "type": card.type,
                              "title": label(card.title, entity.name), "width": card.width,
                              "entity": entity.name, "available": False}
@@ -78,6 +83,24 @@ def _card(entity: Entity, card: Card, user: User, index: int) -> dict[str, Any]:
         return shown
     shown["available"] = True
     return shown
+
+
+def card_body(shown: dict[str, Any]) -> Markup:
+    """A computed card's body (title and figure) as the dashboard screen draws it."""
+    return _template_block("card_body", card=shown)
+
+
+def card_assets() -> Markup:
+    """The dashboard screen's card styles and chart script (``window.blocksDrawCharts(scope)``
+    draws the charts of card bodies put in ``scope``), for another page that shows cards."""
+    return _template_block("screen_head") + _template_block("chart_script")
+
+
+def _template_block(name: str, **context: Any) -> Markup:
+    """One block of ``app/dashboard.html``, rendered alone with the app's template context."""
+    template = current_app.jinja_env.get_template("app/dashboard.html")
+    current_app.update_template_context(context)
+    return Markup("".join(template.blocks[name](template.new_context(context))))
 
 
 def _query(entity: Entity, card: Card, user: User) -> Any:
