@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import smtplib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -291,26 +290,18 @@ def _notify(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
 
 
 def _send_email(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
+    """Keep the email in the outbox, and have it delivered by the first enabled plugin
+    that delivers email (the ``email`` plugin sends it over SMTP)."""
     to = [ctx.render(address) for address in params["to"]]
     to = [address for address in to if address]
     subject, body = ctx.render(params["subject"]), ctx.render(params["body"])
-    with ctx.ws.reading() as conn:
-        smtp = conn.scalar(sa.select(Setting.value).where(Setting.key == "smtp"))
     status = "kept"
-    if smtp and to:
+    if to:
         message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = smtp["from"], ", ".join(to), subject
+        message["To"], message["Subject"] = ", ".join(to), subject
         message.set_content(body)
-        try:
-            with smtplib.SMTP(smtp["host"], int(smtp.get("port", 25)), timeout=10) as server:
-                if smtp.get("starttls"):
-                    server.starttls()
-                if smtp.get("username"):
-                    server.login(smtp["username"], smtp.get("password", ""))
-                server.send_message(message)
-        except (OSError, smtplib.SMTPException) as exc:
-            raise ActionFailed(f"SMTP {smtp['host']}: {exc}") from None
-        status = "sent"
+        delivered = ctx.ws.plugins.call("blocks_deliver_email", ws=ctx.ws, message=message)
+        status = delivered[0] if delivered else "kept"
     with ctx.ws.transaction() as conn:
         conn.execute(sa.insert(OutboxMessage).values(to=to, subject=subject[:998], body=body,
                                                      status=status, entity=ctx.entity.name,

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     import sqlalchemy as sa
 
     from .accounts import User
@@ -106,6 +108,17 @@ def blocks_schedules() -> list[Schedule]:
     Called at each timer tick (``blocks worker``, or ``blocks tick``) for the workspaces
     that enabled the plugin; a schedule that is due runs once per due time, with the
     workspace, whichever process ticks first.
+    """
+
+
+@hookspec
+def blocks_deliver_email(ws: Workspace, message: EmailMessage) -> str | None:
+    """Deliver an email an automation sends, and answer how (``"sent"``), or None to leave
+    it to another plugin.
+
+    The first plugin that answers delivers it; with none, the message is only kept in the
+    workspace's outbox. Raise :class:`~blockscrm.engine.errors.ActionFailed` when the
+    delivery fails (a job is then retried).
     """
 
 

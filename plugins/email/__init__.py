@@ -1,0 +1,10 @@
+"""The `email` plugin. (Being built.)"""
+
+from __future__ import annotations
+
+from blockscrm.engine import PluginInfo, hookimpl
+
+
+@hookimpl
+def blocks_plugin_info() -> PluginInfo:
+    return PluginInfo("email", "0.1.0", ">=0.1,<1")

@@ -1,0 +1,10 @@
+"""The `webhooks` plugin. (Being built.)"""
+
+from __future__ import annotations
+
+from blockscrm.engine import PluginInfo, hookimpl
+
+
+@hookimpl
+def blocks_plugin_info() -> PluginInfo:
+    return PluginInfo("webhooks", "0.1.0", ">=0.1,<1")
