@@ -105,9 +105,9 @@ def blocks_triggers() -> list[TriggerType]:
 def blocks_schedules() -> list[Schedule]:
     """Return work this plugin wants done on a schedule (a cron expression).
 
-    Called at each timer tick (``blocks worker``, or ``blocks tick``) for the workspaces
-    that enabled the plugin; a schedule that is due runs once per due time, with the
-    workspace, whichever process ticks first.
+    Called at each timer tick (``blocks worker`` ticks) for the workspaces that enabled
+    the plugin; a schedule that is due runs once per due time, with the workspace and the
+    tick's time, whichever process ticks first.
     """
 
 

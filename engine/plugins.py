@@ -64,11 +64,12 @@ class PluginInfo:
 
 @dataclass(frozen=True)
 class Schedule:
-    """Work a plugin does on a schedule: ``run(ws)`` at each time ``cron`` names."""
+    """Work a plugin does on a schedule: ``run(ws, now)`` at each time ``cron`` names
+    (``now``, naive UTC, is the tick's time: a test can inject it)."""
 
     name: str
     cron: str
-    run: Callable[[Workspace], Any]
+    run: Callable[[Workspace, dt.datetime], Any]
 
 
 @dataclass(frozen=True)
@@ -390,7 +391,7 @@ class PluginService:
                     if taken.rowcount != 1:
                         continue  # another process took this one
                 try:
-                    schedule.run(self.ws)
+                    schedule.run(self.ws, now)
                 except BlocksError as exc:
                     log.error("plugin %s, schedule %s: %s", plugin, schedule.name, exc)
                 except Exception:  # contained: the next schedule still runs

@@ -87,7 +87,8 @@ class Recorder:
 
     @hookimpl
     def blocks_schedules(self) -> list[Schedule]:
-        def run(ws: Workspace) -> None:
+        def run(ws: Workspace, now: dt.datetime) -> None:
+            assert now.hour == 3
             self.ran += 1
 
         return [Schedule("nightly", "0 3 * * *", run)]

@@ -155,6 +155,7 @@ const BlocksEditor = (() => {
       if (at + step < 0 || at + step >= copies.length) return;
       at += step;
       ed.state = JSON.parse(copies[at]);
+      ed.say("");  // what the bar said was of the state left behind
       ed.render();
     }
 
