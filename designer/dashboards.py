@@ -42,21 +42,21 @@ def preview_card() -> Response:
     dashboard will show it (``{"html": …}``). A card the meta-schema or the published
     entities refuse answers 422 with its problems keyed by ``/cards/<index>/…``, the
     pointers a save of the dashboard would answer."""
-    body = request.get_json(silent=True)
+    body: Any = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("index"), int):
         abort_with_problem(400, "send {\"card\": <a dashboard card>, \"index\": <integer>}")
-    index = body["index"]
+    index, card = body["index"], body.get("card")
     document = {"kind": "dashboard", "name": "preview", "label": {"en": "Preview"},
-                "cards": [body.get("card")]}
+                "cards": [card]}
     problems = list(iter_meta_errors(document))
     catalog = current_catalog()
-    if not problems and document["cards"][0]["entity"] not in catalog.entities:
+    if not problems and card["entity"] not in catalog.entities:
         problems = [("/cards/0/entity", gettext("Publish this entity to preview the card."))]
     if not problems:
         board, problems = compile_dashboard(document, catalog.entities)
     if problems:
         raise DefinitionError([(where.replace("/cards/0", f"/cards/{index}", 1), message)
                                for where, message in problems])
-    card = board.cards[0]
-    shown = compute_card(catalog.entities[card.entity], card, the_user(), index)
+    compiled = board.cards[0]
+    shown = compute_card(catalog.entities[compiled.entity], compiled, the_user(), index)
     return jsonify({"html": str(card_body(shown))})
