@@ -57,7 +57,7 @@ def _texts() -> dict[str, str]:
         "of_owner": gettext("The owner's manager"), "title": gettext("Title"),
         "template_hint": gettext("{{ record.title }} puts in a field"),
         "body": gettext("Message"), "to": gettext("To (one address a line)"),
-        "to_hint": gettext("{{ record.email }}"), "subject": gettext("Subject"),
+        "subject": gettext("Subject"),
         "url": gettext("Address"), "secret": gettext("Signing secret"),
         "timeout_seconds": gettext("Timeout (seconds)"),
     }

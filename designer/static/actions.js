@@ -389,7 +389,7 @@ const BlocksActions = (() => {
   function sendEmail(action, where) {
     const {ptr, key, edit} = where;
     const to = el("textarea", {rows: 2, "data-key": `${key}:to`, spellcheck: "false",
-                               placeholder: texts.to_hint});
+                               placeholder: "{{ record.email }}"});
     to.value = (action.to || []).join("\n");
     to.addEventListener("change", () => edit(a => {
       a.to = to.value.split("\n").map(s => s.trim()).filter(Boolean);
@@ -459,7 +459,6 @@ const BlocksActions = (() => {
     return parts.length ? `${label}: ${parts.join("; ")}` : label;
   }
 
-  return {context, texts, ready, fieldsOf, fieldOf, entityChoices, userChoices, teamChoices,
-          roleChoices, keeping, at, arrayAt, prune, sortable, moves, movedFocus, duration, list,
-          describe};
+  return {context, ready, fieldsOf, userChoices, teamChoices, roleChoices, keeping, sortable,
+          moves, movedFocus, duration, list, describe};
 })();

@@ -43,7 +43,8 @@ BUILT_RULE = {
 
 
 def _until(browser: webdriver.Chrome, done: Callable[[webdriver.Chrome], Any]) -> Any:
-    return wait(browser, 5).until(done)
+    """Wait for what the page's script does (it loads the document after the page)."""
+    return wait(browser).until(done)
 
 
 def _find(browser: webdriver.Chrome, key: str) -> WebElement:
@@ -185,6 +186,14 @@ def test_build_dry_run_save_and_publish_an_automation(site: tuple[str, Flask],
                                               "owner_id": people["sam"].id})
     assert workspace.records.get("deal", small["id"]).get("priority") is None
 
+    # Opened again, the published rule reads as it was built.
+    browser.refresh()
+    _until(browser, lambda b: _actions(b) == ["set_fields", "notify"])
+    _until(browser, lambda b: Select(b.find_element(
+        By.CSS_SELECTOR, '[data-key="condition:r0:field"]')).first_selected_option
+        .get_attribute("value") == "amount")
+    assert Select(_find(browser, "mode")).first_selected_option.get_attribute("value") == "sync"
+
     # By keyboard: the first action moves down, and the focus stays on its button.
     _find(browser, "actions:0:down").send_keys(Keys.ENTER)
     assert _actions(browser) == ["notify", "set_fields"]
@@ -193,6 +202,17 @@ def test_build_dry_run_save_and_publish_an_automation(site: tuple[str, Flask],
     assert _actions(browser) == ["set_fields", "notify"]
     browser.find_element(By.CSS_SELECTOR, "[data-redo]").click()
     assert _actions(browser) == ["notify", "set_fields"]
+
+    # A value as a formula that does not parse: the dry run names it, at its row.
+    _click(browser, "actions:1:value-0:formula")
+    assert _find(browser, "actions:1:value-0:value").get_attribute("value") == '"high"'
+    _type(browser, "actions:1:value-0:value", "amount *")
+    _click(browser, "dry-run")
+    error = browser.find_element(By.CSS_SELECTOR,
+                                 '[data-pointer="/actions/1/values/priority"] .field-error')
+    assert error.get_attribute("data-problem") == "/actions/1/values/priority/formula"
+    assert browser.find_element(By.CSS_SELECTOR, "[data-dry-failed]").is_displayed()
+    shoot(browser, "designer-automation-dry-run-error")
 
     # A schedule whose cron is too short: the meta-schema's error shows at the cron.
     _pick(browser, "trigger:on", "schedule")
