@@ -101,17 +101,24 @@ class PluginState:
 # --- finding and checking plugins -------------------------------------------------------------
 
 
-def create_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManager:
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, also knowing what each registered plugin said of itself
+    (``infos``) and why each refused one was refused (``refused``)."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.infos: dict[str, PluginInfo] = {}
+        self.refused: dict[str, str] = {}
+
+
+def create_plugin_manager(*, load_entry_points: bool = True) -> PluginManager:
     """A plugin manager with the engine's hooks, its built-ins and the installed plugins.
 
-    ``pm.refused`` maps each plugin that was not registered to why. ``check_pending()``
-    makes a misspelled hook implementation fail loudly.
+    ``check_pending()`` makes a misspelled hook implementation fail loudly.
     """
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm = PluginManager()
     pm.add_hookspecs(hookspecs)
     pm.register(builtins, name=BUILTINS)
-    pm.refused = {}  # type: ignore[attr-defined]
-    pm.infos = {}  # type: ignore[attr-defined]
     if load_entry_points:
         for entry in importlib_metadata.entry_points(group=GROUP):
             try:
@@ -124,39 +131,43 @@ def create_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginMan
     return pm
 
 
-def add_plugin(pm: pluggy.PluginManager, plugin: Any, fallback_name: str = "") -> str | None:
+def add_plugin(pm: PluginManager, plugin: Any, fallback_name: str = "") -> str | None:
     """Register ``plugin`` (a module or object with hook implementations) when it says who it
     is and supports this engine; answer its name, or None when it is refused."""
     info_hook = getattr(plugin, "blocks_plugin_info", None)
     name = fallback_name or getattr(plugin, "__name__", repr(plugin))
     if info_hook is None:
-        return refuse(pm, name, "it does not say who it is (no blocks_plugin_info hook)")
+        refuse(pm, name, "it does not say who it is (no blocks_plugin_info hook)")
+        return None
     try:
         info = info_hook()
     except Exception as exc:  # a plugin's own bug: refuse it
-        return refuse(pm, name, f"blocks_plugin_info failed: {type(exc).__name__}: {exc}")
+        refuse(pm, name, f"blocks_plugin_info failed: {type(exc).__name__}: {exc}")
+        return None
     try:
         supported = SpecifierSet(info.engine)
     except InvalidSpecifier as exc:
-        return refuse(pm, info.name, f"its supported engine versions are not a version "
-                                     f"specifier: {exc}")
+        refuse(pm, info.name, f"its supported engine versions are not a version "
+                              f"specifier: {exc}")
+        return None
     running = engine_version()
     if not supported.contains(running, prereleases=True):
-        return refuse(pm, info.name, f"version {info.version} supports the engine "
-                                     f"{info.engine}; this is {running}")
+        refuse(pm, info.name, f"version {info.version} supports the engine "
+                              f"{info.engine}; this is {running}")
+        return None
     if pm.get_plugin(info.name) is not None or info.name == BUILTINS:
-        return refuse(pm, info.name, "another plugin has that name")
+        refuse(pm, info.name, "another plugin has that name")
+        return None
     pm.register(plugin, name=info.name)
-    pm.infos[info.name] = info  # type: ignore[attr-defined]
+    pm.infos[info.name] = info
     return info.name
 
 
-def refuse(pm: pluggy.PluginManager, name: str, reason: str) -> None:
+def refuse(pm: PluginManager, name: str, reason: str) -> None:
     """Keep the plugin out, and say why where an operator looks: the log and
     ``blocks plugin list``."""
     log.error("plugin %s refused: %s", name, reason)
-    pm.refused[name] = reason  # type: ignore[attr-defined]
-    return None
+    pm.refused[name] = reason
 
 
 # --- registries -----------------------------------------------------------------------------
@@ -256,7 +267,7 @@ class PluginService:
         self.ws = workspace
 
     @property
-    def pm(self) -> pluggy.PluginManager:
+    def pm(self) -> PluginManager:
         return self.ws.pm
 
     def installed(self) -> list[dict[str, Any]]:

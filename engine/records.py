@@ -310,7 +310,7 @@ class RecordService:
         before = {f.name: current[f.name] for f in ent.stored_fields
                   if current[f.name] is not None}
         merged = {**before, **{k: v for k, v in changes.items() if k not in READ_ONLY_KEYS}}
-        merged = self._plugin_values(ent, merged, before, user)
+        merged = dict(self._plugin_values(ent, merged, before, user))
         clean, stored, errors = self._prepare(ent, merged, existing=True, actor=actor,
                                               user=user)
         diff = {k: [before.get(k), clean.get(k)] for k in set(before) | set(clean)

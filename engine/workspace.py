@@ -18,7 +18,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-import pluggy
 import sqlalchemy as sa
 
 from .access import role_errors
@@ -31,6 +30,7 @@ from .errors import DefinitionError, NotFound
 from .fieldtypes import FieldType
 from .notes import NoteService
 from .plugins import (
+    PluginManager,
     PluginService,
     PluginState,
     Registries,
@@ -131,7 +131,7 @@ class Workspace:
     >>> ws.records.create("deal", {"title": "Acme"})          # doctest: +SKIP
     """
 
-    def __init__(self, url: str | None = None, *, pm: pluggy.PluginManager | None = None,
+    def __init__(self, url: str | None = None, *, pm: PluginManager | None = None,
                  secret: str | None = None, redis_url: str | None = None) -> None:
         from .access import Access
         from .accounts import AccountService
