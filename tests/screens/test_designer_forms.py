@@ -85,8 +85,11 @@ def _panels(browser: webdriver.Chrome, scope: str) -> list[list[str]]:
 def _drag(browser: webdriver.Chrome, source: WebElement, target: WebElement,
           below: bool) -> None:
     """A real drag (SortableJS in its pointer-event mode), in small steps, onto the upper
-    or lower part of ``target``."""
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+    or lower part of ``target``, both scrolled into the window first."""
+    browser.execute_script("""
+        const [a, b] = [arguments[0], arguments[1]].map(e => e.getBoundingClientRect());
+        const middle = (Math.min(a.top, b.top) + Math.max(a.bottom, b.bottom)) / 2;
+        window.scrollBy(0, middle - window.innerHeight / 2);""", source, target)
     offset = target.size["height"] // 3 * (1 if below else -1)
     chain = ActionChains(browser, duration=50).click_and_hold(source)
     for _ in range(3):
