@@ -571,15 +571,20 @@ class AutomationService:
             if found is None:
                 raise NotFound(f"no published automation named {rule!r}")
             entity, rule = found
+            draft = False
         else:
             entity, rule = _draft_rule(rule, catalog, self.ws.actions, self.ws.triggers)
+            draft = True
         query = self.ws.query(entity.name).limit(limit)
         if rule.condition_tree is not None:
             try:
                 query = query.filter(rule.condition_tree)
             except QueryError as exc:  # changed()/previous() read a write, not a table
-                raise QueryError({"condition": [f"it reads the write that fires it, so no "
-                                                f"table holds what it selects: {exc}"]}) from None
+                why = (f"it reads the write that fires it, so no table holds what it "
+                       f"selects: {exc}")
+                # a definition's problem by pointer into it; a published rule's, by name
+                raise (DefinitionError({"/condition": [why]}) if draft
+                       else QueryError({"condition": [why]})) from None
         matches = query.count(exact=True).value
         items = []
         for record in query.page().items:
@@ -609,11 +614,25 @@ def _draft_rule(document: Any, catalog: Catalog, registry: Mapping[str, Action],
     return entity, rule
 
 
+#: The keys of the built-in actions whose text is a template, rendered on the record.
+TEMPLATED = ("title", "subject", "body", "to")
+
+
 def _would(ctx: ActionContext, params: Mapping[str, Any]) -> dict[str, Any]:
-    """What one action would do on the record, with its formulas computed."""
+    """What one action would do on the record, with its formulas computed and its
+    templates rendered (what would be sent, not how it is written)."""
     shown = {k: v for k, v in params.items() if k != "values"}
     if "values" in params:
         shown["values"] = {n: ctx.value(v) for n, v in params["values"].items()}
+    for key in TEMPLATED:
+        value = shown.get(key)
+        try:
+            if isinstance(value, str):
+                shown[key] = ctx.render(value)
+            elif isinstance(value, list):
+                shown[key] = [ctx.render(v) if isinstance(v, str) else v for v in value]
+        except ActionFailed:
+            pass  # a template that does not render shows as written; publishing says why
     return shown
 
 

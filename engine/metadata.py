@@ -124,6 +124,34 @@ class MetadataService:
         bind_rules(entity, catalog, self.ws.rule_functions)
         return entity
 
+    def problems(self, kind: str, name: str) -> dict[str, list[str]]:
+        """What publishing would refuse in one definition as it stands now, with the other
+        drafts: its problems keyed by JSON Pointer into it. The meta-schema is checked when
+        a draft is saved; this asks the rest (fields, states and actions it names, its
+        rules' types) without publishing, so an editor can show them where they are.
+
+        Problems elsewhere that keep it from being checked at all (a draft entity it stands
+        on that does not compile) are not its own and are left out.
+        """
+        _named(kind, name)
+        with self.ws.reading() as conn:
+            documents = dict(self.ws.catalog(conn).documents)
+            for k, n, document in conn.execute(sa.select(Draft.kind, Draft.name,
+                                                         Draft.document)):
+                if document is None:
+                    documents.pop((k, n), None)
+                else:
+                    documents[(k, n)] = document
+        if (kind, name) not in documents:
+            raise NotFound(f"no {kind} named {name!r}")
+        try:
+            self.ws.compile(documents)
+        except DefinitionError as exc:
+            prefix = f"/{kind}/{name}"
+            return {key[len(prefix):] or "/": messages for key, messages in exc.errors.items()
+                    if key == prefix or key.startswith(prefix + "/")}
+        return {}
+
     def check_rule(self, entity: str, source: Any, *, saving: bool = False,
                    document: Any = None) -> dict[str, Any]:
         """A condition or formula read against ``entity`` as :meth:`draft_entity` has it:

@@ -218,9 +218,7 @@
       ed.placeProblems();
       showRun(answer);
     } catch (error) {
-      // A definition's problems come by JSON Pointer; a query's by name (the condition).
-      ed.problems = Object.fromEntries(Object.entries(error.problem?.errors || {}).map(
-        ([where, messages]) => [where.startsWith("/") ? where : `/${where}`, messages]));
+      ed.problems = error.problem?.errors || {};  // by JSON Pointer into the rule
       ed.placeProblems();
       results.replaceChildren(el("p", {class: "field-error", "data-dry-failed": ""},
         Object.keys(ed.problems).length ? texts.cannot_try : error.message));

@@ -173,10 +173,10 @@ const BlocksEditor = (() => {
           window.history.replaceState(null, "", ed.name);
         }
         saved = sent;
-        ed.problems = {};
-        ed.placeProblems();
-        ed.say(texts.saved, false, " ", el("a", {href: root.dataset.review || "../review",
-                                                 "data-review": ""}, texts.review));
+        const review = el("a", {href: root.dataset.review || "../review", "data-review": ""},
+                          texts.review);
+        if (await showPublishProblems()) ed.say(texts.saved_with_problems, true, " ", review);
+        else ed.say(texts.saved, false, " ", review);
         root.dispatchEvent(new CustomEvent("blocks:saved", {detail: ed}));
       } catch (error) {
         ed.problems = error.problem?.errors || {};
@@ -198,6 +198,18 @@ const BlocksEditor = (() => {
       } finally {
         bar.save.disabled = false;
       }
+    }
+
+    /** Show what publishing would refuse in the saved draft, where it is; whether there
+        is anything (the meta-schema passed: the rest is checked with the other drafts). */
+    async function showPublishProblems() {
+      try {
+        ed.problems = (await api(`/${kind}/${ed.name}/problems`)).errors;
+      } catch {
+        ed.problems = {};  // the draft is saved; its check can wait for the review
+      }
+      ed.placeProblems();
+      return Object.keys(ed.problems).length > 0;
     }
 
     function wire() {
@@ -260,6 +272,7 @@ const BlocksEditor = (() => {
       ed.say("");
       ed.render();
       wire();
+      if (ed.name && await showPublishProblems()) ed.say(texts.publish_problems, true);
     }
 
     start();

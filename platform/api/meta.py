@@ -138,6 +138,13 @@ def delete_definition(kind: str, name: str) -> Response:
     return Response(status=204)
 
 
+@meta_bp.get("/<kind>/<name>/problems")
+def definition_problems(kind: str, name: str) -> Response:
+    """What publishing would refuse in the definition as drafted now, by JSON Pointer into
+    it (``{"errors": {}}`` when nothing)."""
+    return jsonify({"errors": current_workspace().metadata.problems(_known(kind), name)})
+
+
 @meta_bp.get("/<kind>/<name>/versions")
 def list_versions(kind: str, name: str) -> Response:
     """Every published version of a definition, oldest first, with who and when."""

@@ -203,3 +203,21 @@ def test_a_definition_keeps_the_order_of_its_fields(client: FlaskClient) -> None
     read = client.get(f"{META}/entity/ticket")
     assert list(read.get_json()["properties"]) == ["zeta", "subject", "alpha"]
     assert read.headers["ETag"] == created.headers["ETag"]
+
+
+def test_a_drafts_problems_before_publishing(client: FlaskClient) -> None:
+    """A draft that passes its meta-schema is saved; what publishing would refuse in it is
+    asked separately, by pointer into it, without publishing."""
+    ticket = {"kind": "entity", "name": "ticket", "label": {"en": "Ticket"},
+              "properties": {"subject": {"type": "string"}}}
+    assert client.post("/api/v1/meta/entity", json=ticket).status_code == 201
+    view = {"kind": "view", "name": "tickets", "label": {"en": "Tickets"}, "entity": "ticket",
+            "columns": ["subject", "colour"]}
+    assert client.post("/api/v1/meta/view", json=view).status_code == 201
+    problems = client.get("/api/v1/meta/view/tickets/problems").get_json()["errors"]
+    assert list(problems) == ["/columns/1"]
+    assert client.get("/api/v1/meta/entity/ticket/problems").get_json() == {"errors": {}}
+    view["columns"] = ["subject"]
+    client.put("/api/v1/meta/view/tickets", json=view)
+    assert client.get("/api/v1/meta/view/tickets/problems").get_json() == {"errors": {}}
+    assert client.get("/api/v1/meta/view/nothing/problems").status_code == 404
