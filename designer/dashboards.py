@@ -53,7 +53,8 @@ def preview_card() -> Response:
     if not problems and card["entity"] not in catalog.entities:
         problems = [("/cards/0/entity", gettext("Publish this entity to preview the card."))]
     if not problems:
-        board, problems = compile_dashboard(document, catalog.entities)
+        board, problems = compile_dashboard(document, catalog.entities,
+                                            current_workspace().card_types)
     if problems:
         raise DefinitionError([(where.replace("/cards/0", f"/cards/{index}", 1), message)
                                for where, message in problems])

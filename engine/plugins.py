@@ -173,7 +173,7 @@ def refuse(pm: PluginManager, name: str, reason: str) -> None:
 # --- registries -----------------------------------------------------------------------------
 
 
-Named = TypeVar("Named", FieldType, RuleFunction, Action)
+Named = TypeVar("Named", FieldType, RuleFunction, Action, "CardType")
 
 
 def _by_name(answers: list[list[Named]], what: str) -> dict[str, Named]:
@@ -197,6 +197,7 @@ class Registries:
     rule_functions: dict[str, RuleFunction]
     actions: dict[str, Action]
     triggers: dict[str, Any]
+    card_types: dict[str, CardType]
     owners: dict[tuple[str, str], str]
 
     @classmethod
@@ -213,7 +214,9 @@ class Registries:
                    _by_name(answers("blocks_rule_functions", "rule function"),
                             "rule function"),
                    _by_name(answers("blocks_actions", "action"), "action"),
-                   _by_name(answers("blocks_triggers", "trigger"), "trigger"), owners)
+                   _by_name(answers("blocks_triggers", "trigger"), "trigger"),
+                   _by_name(answers("blocks_dashboard_cards", "card type"), "card type"),
+                   owners)
 
 
 # --- calling hooks ----------------------------------------------------------------------------

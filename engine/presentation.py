@@ -8,7 +8,7 @@ compiles to a small frozen object the screens read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,8 @@ class Card:
     sort: tuple[str, ...] = ()
     limit: int = 10
     width: int = 1
+    #: A plugin card's own settings.
+    options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,10 @@ def compile_form(document: Mapping[str, Any], entity: Entity) -> tuple[Form, Pro
     return form, errors
 
 
-def compile_dashboard(document: Mapping[str, Any], entities: Mapping[str, Entity]
-                      ) -> tuple[Dashboard, Problems]:
+def compile_dashboard(document: Mapping[str, Any], entities: Mapping[str, Entity],
+                      card_types: Collection[str] = ()) -> tuple[Dashboard, Problems]:
+    """A dashboard and its problems; ``card_types`` are the names of the plugins' card
+    types (``plugin:<name>``), which a card may use while their plugin is enabled."""
     errors: Problems = []
     cards = []
     for i, spec in enumerate(document["cards"]):
@@ -153,6 +157,9 @@ def compile_dashboard(document: Mapping[str, Any], entities: Mapping[str, Entity
         if entity is None:
             errors.append((f"{where}/entity", f"no entity named {spec['entity']!r}"))
             continue
+        if spec["type"].startswith("plugin:") and spec["type"][7:] not in card_types:
+            errors.append((f"{where}/type", f"no card type {spec['type']!r}: an enabled "
+                                            f"plugin may add it"))
         errors += _condition_problems(entity, spec.get("filter"), f"{where}/filter")
         group = spec.get("group_by")
         if spec["type"] == "funnel":
@@ -170,7 +177,7 @@ def compile_dashboard(document: Mapping[str, Any], entities: Mapping[str, Entity
         cards.append(Card(spec["type"], entity.name, spec.get("title") or entity.label,
                           spec.get("filter"), group, metric, tuple(spec.get("columns", ())),
                           tuple(spec.get("sort", ())), spec.get("limit", 10),
-                          spec.get("width", 1)))
+                          spec.get("width", 1), spec.get("options", {})))
     dashboard = Dashboard(document["name"], document["label"], tuple(cards),
                           frozenset(document.get("roles", ())))
     return dashboard, errors

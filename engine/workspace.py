@@ -30,6 +30,7 @@ from .errors import DefinitionError, NotFound
 from .fieldtypes import FieldType
 from .notes import NoteService
 from .plugins import (
+    CardType,
     PluginManager,
     PluginService,
     PluginState,
@@ -97,6 +98,30 @@ def _workflow_clashes(workflows: Mapping[str, Mapping[str, Any]]
         if first != name:
             yield (f"/workflow/{name}/entity",
                    f"{doc['entity']} already follows the workflow {first!r}")
+
+
+def _compile_presentation(catalog: Catalog, card_types: Mapping[str, CardType]
+                          ) -> list[tuple[str, str]]:
+    """The views, forms and dashboards, onto ``catalog``; their problems by pointer."""
+    errors = []
+    entities = catalog.entities
+    for (kind, name), doc in sorted(catalog.documents.items()):
+        if kind == "dashboard":
+            board, problems = compile_dashboard(doc, entities, card_types)
+            catalog.dashboards[name] = board
+        elif kind in ("view", "form"):
+            entity = entities.get(doc["entity"])
+            if entity is None:
+                errors.append((f"/{kind}/{name}/entity", f"no entity named {doc['entity']!r}"))
+                continue
+            if kind == "view":
+                catalog.views[name], problems = compile_view(doc, entity)
+            else:
+                catalog.forms[name], problems = compile_form(doc, entity)
+        else:
+            continue
+        errors += [(f"/{kind}/{name}{where}", message) for where, message in problems]
+    return errors
 
 
 def configure_sqlite(engine: sa.Engine, *, always_immediate: bool = False) -> None:
@@ -299,6 +324,7 @@ class Workspace:
         self.rule_functions: dict[str, RuleFunction] = registries.rule_functions
         self.actions: dict[str, Action] = registries.actions
         self.triggers: dict[str, Any] = registries.triggers
+        self.card_types: dict[str, CardType] = registries.card_types
         self._registered_for = enabled
 
     def _current_catalog(self, conn: sa.Connection) -> Catalog:
@@ -399,34 +425,10 @@ class Workspace:
                 errors += [(f"/workflow/{name}{where}", m) for where, m in problems]
                 entity.automations += rules
         if not errors:
-            errors += self._compile_presentation(catalog)
+            errors += _compile_presentation(catalog, self.card_types)
         if errors:
             raise DefinitionError(errors)
         return catalog
-
-    @staticmethod
-    def _compile_presentation(catalog: Catalog) -> list[tuple[str, str]]:
-        """The views, forms and dashboards, onto ``catalog``; their problems by pointer."""
-        errors = []
-        entities = catalog.entities
-        for (kind, name), doc in sorted(catalog.documents.items()):
-            if kind == "dashboard":
-                board, problems = compile_dashboard(doc, entities)
-                catalog.dashboards[name] = board
-            elif kind in ("view", "form"):
-                entity = entities.get(doc["entity"])
-                if entity is None:
-                    errors.append((f"/{kind}/{name}/entity",
-                                   f"no entity named {doc['entity']!r}"))
-                    continue
-                if kind == "view":
-                    catalog.views[name], problems = compile_view(doc, entity)
-                else:
-                    catalog.forms[name], problems = compile_form(doc, entity)
-            else:
-                continue
-            errors += [(f"/{kind}/{name}{where}", message) for where, message in problems]
-        return errors
 
     def entity(self, name: str) -> Entity:
         return self.catalog().entity(name)

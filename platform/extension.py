@@ -19,9 +19,11 @@ def init_app(app: Flask) -> Workspace:
 
     Cursors are signed with ``SECRET_KEY`` when one is configured, else with the key
     the workspace keeps in its database (which every process on it shares).
+    ``PLUGIN_MANAGER`` replaces the installed plugins (a test's own).
     """
     workspace = Workspace(app.config.get("DATABASE_URL"), secret=app.config.get("SECRET_KEY"),
-                          redis_url=app.config.get("REDIS_URL"))
+                          redis_url=app.config.get("REDIS_URL"),
+                          pm=app.config.get("PLUGIN_MANAGER"))
     app.extensions[KEY] = workspace
     return workspace
 

@@ -12,10 +12,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Blueprint
+from markupsafe import Markup
+from screens.conftest import logged_in_client
 
 from blockscrm.engine import (
     ActionFailed,
+    CardType,
     DefinitionError,
+    Panel,
     PluginFailed,
     PluginInfo,
     Schedule,
@@ -26,6 +31,7 @@ from blockscrm.engine import (
 from blockscrm.engine.actions import Action
 from blockscrm.engine.automations import TriggerType
 from blockscrm.engine.plugins import add_plugin, create_plugin_manager
+from blockscrm.platform.app import create_app
 
 TICKET = {"kind": "entity", "name": "ticket", "label": {"en": "Ticket"},
           "properties": {"subject": {"type": "string"}, "code": {"type": "string"},
@@ -248,3 +254,76 @@ def test_plugin_changes_reach_every_process(desk: Workspace, recorder: Recorder)
         assert latest["published_by"] == "ada" and latest["definitions"] == []
     finally:
         other.close()
+
+
+class Decorator:
+    """A plugin for the screens and the API: a record panel, a dashboard card type and a
+    route, each failing on demand."""
+
+    fail = False
+
+    @hookimpl
+    def blocks_plugin_info(self) -> PluginInfo:
+        return PluginInfo("decorator", "0.1", ">=0.1")
+
+    @hookimpl
+    def blocks_record_panels(self, entity: Any) -> list[Panel]:
+        def render(ws: Workspace, entity: Any, record: Mapping[str, Any], user: Any) -> str:
+            if self.fail:
+                raise RuntimeError("panel bug")
+            return str(Markup("<p data-said>Subject: {}</p>").format(record["subject"]))
+
+        return [Panel("said", {"en": "What it says"}, render)]
+
+    @hookimpl
+    def blocks_dashboard_cards(self) -> list[CardType]:
+        def render(ws: Workspace, card: Any, user: Any) -> str:
+            if self.fail:
+                raise RuntimeError("card bug")
+            count = ws.query(card.entity, user=user).count().value
+            return str(Markup("<p data-tickets>{} {}</p>").format(count, card.options["unit"]))
+
+        return [CardType("tally", {"en": "Tally"}, render)]
+
+    @hookimpl
+    def blocks_api_routes(self) -> Any:
+        routes = Blueprint("decorator", __name__)
+        routes.add_url_rule("/hello", "hello", lambda: {"hello": "world"})
+        return routes
+
+
+def test_panels_cards_and_routes_on_the_screens(workspace: Workspace) -> None:
+    plugin = Decorator()
+    pm = create_plugin_manager(load_entry_points=False)
+    add_plugin(pm, plugin)
+    app = create_app({"DATABASE_URL": workspace.url, "SECRET_KEY": "test-secret",
+                      "PLUGIN_MANAGER": pm})
+    ws = app.extensions["blocks"]
+    ws.accounts.create_user("ada", password="correct horse", roles=["admin"])
+    ws.metadata.create(TICKET)
+    ws.metadata.publish()
+    ticket = ws.records.create("ticket", {"subject": "<b>bold</b>"})
+    board = {"kind": "dashboard", "name": "desk", "label": {"en": "Desk"},
+             "cards": [{"type": "plugin:tally", "entity": "ticket", "options": {"unit": "open"}}]}
+    ws.metadata.create(board)
+    with pytest.raises(DefinitionError) as refused:  # its plugin is not enabled here yet
+        ws.metadata.publish()
+    assert "no card type 'plugin:tally'" in str(refused.value)
+    client = logged_in_client(app, "ada")
+    record_page = f"/app/ticket/{ticket['id']}"
+    assert "data-said" not in client.get(record_page).get_data(True)
+    assert client.get("/api/v1/plugins/decorator/hello").status_code == 404
+
+    ws.plugins.enable("decorator")
+    ws.metadata.publish()
+    page = client.get(record_page).get_data(True)
+    assert "Subject: &lt;b&gt;bold&lt;/b&gt;" in page  # the plugin escaped the record's text
+    assert '<p data-tickets>1 open</p>' in client.get("/app/dashboards/desk").get_data(True)
+    assert client.get("/api/v1/plugins/decorator/hello").get_json() == {"hello": "world"}
+
+    plugin.fail = True  # a failing panel or card is said in its place; the page stands
+    page = client.get(record_page)
+    assert page.status_code == 200 and "could not be drawn" in page.get_data(True)
+    board_page = client.get("/app/dashboards/desk")
+    assert board_page.status_code == 200 and "data-card-failed" in board_page.get_data(True)
+    app.extensions["blocks"].close()
