@@ -6,13 +6,16 @@ Each test saves screenshots under ``artifacts/screens/`` for a person to look at
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -28,6 +31,11 @@ from blockscrm.platform.app import create_app
 from conftest import IN_CI
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "screens"
+#: Seconds ``find_element`` waits for what is not there yet.
+IMPLICIT_WAIT = 5
+#: Seconds between two looks of a wait. Selenium's default, half a second, was most of
+#: what each wait cost (the page is usually ready a few milliseconds after the first).
+POLL = 0.05
 
 
 @pytest.fixture
@@ -35,7 +43,9 @@ def site(workspace: Workspace) -> Iterator[tuple[str, Flask]]:
     """The app served on a free local port, in a thread, for as long as the test runs."""
     app = create_app({"DATABASE_URL": workspace.url, "SECRET_KEY": "test-secret"})
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Shutting down waits for the loop's next look: every 50 ms, not the default 500.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL},
+                              daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}", app
     server.shutdown()
@@ -57,7 +67,7 @@ def chromium() -> Iterator[webdriver.Chrome]:
                      "--window-size=1280,900", "--lang=en-US"):
         options.add_argument(argument)
     chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
-    chrome.implicitly_wait(5)
+    chrome.implicitly_wait(IMPLICIT_WAIT)
     yield chrome
     chrome.quit()
 
@@ -71,6 +81,22 @@ def browser(chromium: webdriver.Chrome) -> Iterator[webdriver.Chrome]:
     chromium.set_window_size(1280, 900)
     yield chromium
     chromium.get("about:blank")  # leave no page polling a server that is going away
+
+
+def wait(browser: webdriver.Chrome, timeout: float = 10, **options: Any) -> WebDriverWait:
+    """A ``WebDriverWait`` that looks every :data:`POLL` seconds."""
+    return WebDriverWait(browser, timeout, poll_frequency=POLL, **options)
+
+
+def absent(scope: webdriver.Chrome | WebElement, css: str) -> bool:
+    """Whether nothing in ``scope`` (the page, or an element of it) matches ``css`` now,
+    without the implicit wait for it to come: asked about a page that has loaded."""
+    browser = scope.parent if isinstance(scope, WebElement) else scope
+    browser.implicitly_wait(0)
+    try:
+        return not scope.find_elements(By.CSS_SELECTOR, css)
+    finally:
+        browser.implicitly_wait(IMPLICIT_WAIT)
 
 
 def shoot(browser: webdriver.Chrome, name: str) -> None:
@@ -88,7 +114,7 @@ def follow(browser: webdriver.Chrome, element: WebElement, *keys: str) -> None:
         element.send_keys(*keys)
     else:
         element.click()
-    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+    wait(browser, ignored_exceptions=(WebDriverException,)).until(
         lambda b: b.current_url != before
         and b.execute_script("return document.readyState") == "complete")
 
@@ -107,6 +133,27 @@ def submit(browser: webdriver.Chrome, element: WebElement) -> None:
     nodes go stale trips over Chromium tearing them down)."""
     browser.execute_script("window.blocksOldPage = true")
     element.click()
-    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+    wait(browser, ignored_exceptions=(WebDriverException,)).until(
         lambda b: b.execute_script(
             "return !window.blocksOldPage && document.readyState === 'complete'"))
+
+
+# --- Flask's test client (no browser) --------------------------------------------------------
+
+
+def csrf_token(client: FlaskClient, path: str) -> str:
+    """The CSRF token in the page at ``path``, as its forms post it."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(True))
+    assert found is not None, path
+    return found.group(1)
+
+
+def logged_in_client(app: Flask, username: str, password: str = "correct horse"
+                     ) -> FlaskClient:
+    """A test client logged in through the login form, as a person would (a session
+    cookie, not a forged session)."""
+    client = app.test_client()
+    answer = client.post("/login", data={"username": username, "password": password,
+                                         "csrf_token": csrf_token(client, "/login")})
+    assert answer.status_code == 302, (username, answer.status_code)
+    return client

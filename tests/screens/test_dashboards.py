@@ -13,12 +13,11 @@ from flask import Flask
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.wait import WebDriverWait
 
 from blockscrm.engine import Workspace
 from blockscrm.platform.app import create_app
 
-from .conftest import log_in, shoot
+from .conftest import log_in, logged_in_client, shoot, wait
 
 DEAL = {"kind": "entity", "name": "deal", "label": {"en": "Deals"}, "required": ["title"],
         "properties": {
@@ -92,7 +91,7 @@ def test_a_dashboard_as_two_viewers(site: tuple[str, Flask],
     log_in(browser, base, "boss", path="/app/dashboards/sales")
     assert browser.find_element(By.CSS_SELECTOR, "#card-0 .figure").text == "6"
     for card in ("card-1", "card-2", "card-3"):
-        WebDriverWait(browser, 10).until(lambda b, c=card: b.find_elements(
+        wait(browser).until(lambda b, c=card: b.find_elements(
             By.CSS_SELECTOR, f"#{c} [data-chart] canvas"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#card-4 tbody tr")
     assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == [
@@ -104,7 +103,7 @@ def test_a_dashboard_as_two_viewers(site: tuple[str, Flask],
     shoot(browser, "dashboard")
 
     _click_bar(browser, "card-1", "Won")
-    WebDriverWait(browser, 10).until(lambda b: "/app/deal?" in b.current_url)
+    wait(browser).until(lambda b: "/app/deal?" in b.current_url)
     query = parse_qs(urlparse(browser.current_url).query)
     assert query["filter"] == ['amount > 0 and stage == "won"']
 
@@ -152,12 +151,7 @@ def test_dates_at_the_ends_of_the_calendar(workspace: Workspace) -> None:
         ws.accounts.create_user("boss", password="correct horse", roles=["admin"])
         ws.records.create("deal", {"title": "Forever", "close_date": "9999-12-31"})
         ws.records.create("deal", {"title": "Early", "close_date": "0001-01-01"})
-        client = app.test_client()
-        form = client.get("/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
-        assert token is not None
-        client.post("/login", data={"username": "boss", "password": "correct horse",
-                                    "csrf_token": token.group(1)})
+        client = logged_in_client(app, "boss")
         answer = client.get("/app/dashboards/calendar")
         assert answer.status_code == 200
         page = answer.get_data(as_text=True)

@@ -12,9 +12,8 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.select import Select
-from selenium.webdriver.support.wait import WebDriverWait
 
-from .conftest import log_in, shoot, submit
+from .conftest import csrf_token, log_in, logged_in_client, shoot, submit, wait
 
 ACCOUNT = {"kind": "entity", "name": "account", "label": {"en": "Accounts"},
            "required": ["name"],
@@ -69,7 +68,7 @@ def _errors(browser: webdriver.Chrome, name: str) -> list[str]:
 
 
 def _wait(browser: webdriver.Chrome, condition: Any) -> None:
-    WebDriverWait(browser, 10).until(condition)
+    wait(browser).until(condition)
 
 
 def _submit(browser: webdriver.Chrome, button_id: str = "save") -> None:
@@ -205,14 +204,8 @@ VIEWER = {"kind": "role", "name": "viewer", "label": {"en": "Viewer"},
 
 def _client_as(app: Flask, username: str) -> tuple[Any, dict[str, str]]:
     """A test client logged in as ``username``, and the CSRF header its posts carry."""
-    client = app.test_client()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-    assert token is not None
-    client.post("/login", data={"username": username, "password": "correct horse",
-                                "csrf_token": token.group(1)})
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/app/").text)
-    assert token is not None
-    return client, {"X-CSRFToken": token.group(1)}
+    client = logged_in_client(app, username)
+    return client, {"X-CSRFToken": csrf_token(client, "/app/")}
 
 
 def test_the_form_follows_access_rules(site: tuple[str, Flask]) -> None:

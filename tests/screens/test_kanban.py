@@ -12,12 +12,11 @@ from flask import Flask
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.wait import WebDriverWait
 
 from blockscrm.engine import Workspace
 from blockscrm.platform.app import create_app
 
-from .conftest import follow, log_in, shoot
+from .conftest import follow, log_in, logged_in_client, shoot, wait
 
 DEAL = {"kind": "entity", "name": "deal", "label": {"en": "Deals"}, "required": ["title"],
         "properties": {
@@ -75,7 +74,7 @@ def _in_column(browser: webdriver.Chrome, record_id: str) -> str:
 
 
 def _settled(browser: webdriver.Chrome, record_id: str, column: str) -> None:
-    WebDriverWait(browser, 10).until(lambda b: _in_column(b, record_id) == column)
+    wait(browser).until(lambda b: _in_column(b, record_id) == column)
 
 
 def test_drag_cards_across_the_board(site: tuple[str, Flask],
@@ -97,32 +96,32 @@ def test_drag_cards_across_the_board(site: tuple[str, Flask],
     shoot(browser, "kanban")
 
     _drag(browser, alpha["id"], "qualified")  # allowed
-    WebDriverWait(browser, 10).until(lambda b: _header(b, "qualified")[0] == "1")
+    wait(browser).until(lambda b: _header(b, "qualified")[0] == "1")
     assert ws.records.get("deal", alpha["id"])["state"] == "qualified"
     assert _header(browser, "new") == ("2", "$300.00")
     assert _header(browser, "qualified") == ("1", "$1,200.00")
 
     _drag(browser, beta["id"], "qualified")  # the guard refuses: the card snaps back
     alert = browser.find_element(By.ID, "kanban-message")
-    WebDriverWait(browser, 10).until(lambda b: alert.is_displayed())
+    wait(browser).until(lambda b: alert.is_displayed())
     assert alert.text == "a qualified deal has an amount"
     _settled(browser, beta["id"], "new")
     assert ws.records.get("deal", beta["id"])["state"] == "new"
     shoot(browser, "kanban-refused")
 
     _drag(browser, beta["id"], "lost")  # only a manager may
-    WebDriverWait(browser, 10).until(lambda b: "role" in alert.text)
+    wait(browser).until(lambda b: "role" in alert.text)
     _settled(browser, beta["id"], "new")
 
     _drag(browser, alpha["id"], "won")  # needs a close date: the dialog asks for it
     dialog = browser.find_element(By.ID, "move-dialog")
-    WebDriverWait(browser, 10).until(lambda b: dialog.is_displayed())
+    wait(browser).until(lambda b: dialog.is_displayed())
     assert dialog.find_element(By.TAG_NAME, "label").text == "Close date"
     shoot(browser, "kanban-dialog")
     browser.execute_script("arguments[0].value = '2026-03-01'",
                            dialog.find_element(By.NAME, "close_date"))
     dialog.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, 10).until(lambda b: _header(b, "won")[0] == "1")
+    wait(browser).until(lambda b: _header(b, "won")[0] == "1")
     stored = ws.records.get("deal", alpha["id"])
     assert (stored["state"], stored["close_date"]) == ("won", "2026-03-01")
     assert _header(browser, "qualified") == ("0", "$0.00")
@@ -165,11 +164,7 @@ def test_move_answers(workspace: Workspace) -> None:
                                               "hours": 2})
         deal = ws.records.create("deal", {"title": "Alpha", "amount": 10})
         ws.records.transition("deal", deal["id"], "qualify")
-        client = app.test_client()
-        form = client.get("/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)  # type: ignore
-        client.post("/login", data={"username": "root", "password": "correct horse",
-                                    "csrf_token": token})
+        client = logged_in_client(app, "root")
         page = client.get("/app/ticket/kanban").get_data(as_text=True)
         assert "Printer" in page
         headers = {"X-CSRFToken": re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)}  # type: ignore
@@ -223,11 +218,7 @@ def test_a_select_with_options_only(workspace: Workspace) -> None:
         table = ws.catalog().entity("lead").table
         with ws.transaction() as conn:  # a value the options no longer offer
             conn.execute(table.update().where(table.c.id == stray["id"]).values(stage="lost"))
-        client = app.test_client()
-        form = client.get("/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)  # type: ignore
-        client.post("/login", data={"username": "root", "password": "correct horse",
-                                    "csrf_token": token})
+        client = logged_in_client(app, "root")
         page = client.get("/app/lead/kanban").get_data(as_text=True)
         columns = re.findall(r'<h2 id="column-\d+">([^<]*)</h2>', page)
         assert columns == ["Open", "Won", "lost"]

@@ -28,7 +28,7 @@ from selenium.webdriver.support.select import Select
 from blockscrm.engine import User, Workspace
 from blockscrm.platform.app import create_app
 
-from .conftest import follow, log_in, shoot, submit
+from .conftest import absent, csrf_token, follow, log_in, shoot, submit
 
 DEAL = {"kind": "entity", "name": "deal", "label": {"en": "Deals", "zh": "交易"},
         "required": ["title"], "x-title-field": "title",
@@ -81,15 +81,6 @@ def titles(browser: webdriver.Chrome) -> list[str]:
     """The titles of the listed records (the first column's link)."""
     return [a.text for a in browser.find_elements(
         By.CSS_SELECTOR, "table.records tbody tr td:first-child > a")]
-
-
-def absent(browser: webdriver.Chrome, css: str) -> bool:
-    """Whether nothing matches ``css`` now (without the implicit wait for it to come)."""
-    browser.implicitly_wait(0)
-    try:
-        return not browser.find_elements(By.CSS_SELECTOR, css)
-    finally:
-        browser.implicitly_wait(5)
 
 
 def add_condition(browser: webdriver.Chrome, field: str, operator: str,
@@ -277,13 +268,6 @@ def as_user(client: FlaskClient, name: str) -> FlaskClient:
     return client
 
 
-def csrf_token(client: FlaskClient) -> str:
-    page = client.get("/app/deal").get_data(as_text=True)
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found
-    return found.group(1)
-
-
 def row_titles(page: str) -> list[str]:
     return re.findall(r'<tr data-id="[^"]+"><td[^>]*>.*?<a href="[^"]+">([^<]+)</a>', page)
 
@@ -339,7 +323,7 @@ def test_builder_parameters(client: FlaskClient) -> None:
 
 def test_saved_view_and_export(client: FlaskClient) -> None:
     as_user(client, "ann")
-    token = csrf_token(client)
+    token = csrf_token(client, "/app/deal")
     empty = client.post("/app/deal/views", data={"csrf_token": token, "name": " ",
                                                  "filter": "", "sort": "-amount"})
     assert empty.status_code == 422 and "Name: must not be empty" in empty.get_data(
@@ -369,7 +353,7 @@ def test_saved_view_and_export(client: FlaskClient) -> None:
 
 def test_bulk_needs_a_selection_and_stays_on_the_list(client: FlaskClient) -> None:
     as_user(client, "ann")
-    token = csrf_token(client)
+    token = csrf_token(client, "/app/deal")
     nothing = client.post("/app/deal/bulk", data={"csrf_token": token, "action": "delete",
                                                   "back": "https://evil.example/"})
     assert nothing.status_code == 302 and nothing.headers["Location"] == "/app/deal"

@@ -5,7 +5,6 @@ transitions, rule runs and notes, a record the user may not read, and the page a
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Flask
@@ -13,9 +12,8 @@ from flask.testing import FlaskClient
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import alert_is_present
-from selenium.webdriver.support.wait import WebDriverWait
 
-from .conftest import follow, log_in, shoot, submit
+from .conftest import absent, csrf_token, follow, log_in, shoot, submit, wait
 
 ACCOUNT = {"kind": "entity", "name": "account", "label": {"en": "Accounts"},
            "required": ["name"], "properties": {"name": {"type": "string"},
@@ -87,15 +85,6 @@ def setup(app: Flask, *others: str) -> dict[str, Any]:
     return {"ws": ws, "ann": ann, "acme": acme, "deal": deal}
 
 
-def absent(browser: webdriver.Chrome, css: str) -> bool:
-    """Whether nothing matches ``css`` on the loaded page (without the implicit wait)."""
-    browser.implicitly_wait(0)
-    try:
-        return not browser.find_elements(By.CSS_SELECTOR, css)
-    finally:
-        browser.implicitly_wait(5)
-
-
 def flash_text(browser: webdriver.Chrome) -> str:
     return " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, ".flash"))
 
@@ -126,7 +115,7 @@ def test_transitions_and_the_timeline(site: tuple[str, Flask],
     # Win needs a close date (asked in a dialog) and an amount (a guard): refused first.
     transition(browser, "win").click()
     dialog = browser.find_element(By.ID, "ask-win")
-    WebDriverWait(browser, 5).until(lambda b: dialog.is_displayed())
+    wait(browser, 5).until(lambda b: dialog.is_displayed())
     dialog.find_element(By.NAME, "close_date").send_keys("06302026")
     follow(browser, dialog.find_element(By.CSS_SELECTOR, "[data-submit=win]"))
     assert "a won deal has an amount" in flash_text(browser)
@@ -139,7 +128,7 @@ def test_transitions_and_the_timeline(site: tuple[str, Flask],
     browser.get(f"{base}{page}")
     transition(browser, "win").click()
     dialog = browser.find_element(By.ID, "ask-win")
-    WebDriverWait(browser, 5).until(lambda b: dialog.is_displayed())
+    wait(browser, 5).until(lambda b: dialog.is_displayed())
     dialog.find_element(By.NAME, "close_date").send_keys("06302026")
     submit(browser, dialog.find_element(By.CSS_SELECTOR, "[data-submit=win]"))
     assert browser.find_element(By.CSS_SELECTOR, ".record-state").text == "Won"
@@ -236,8 +225,8 @@ def test_related_lists_access_and_a_phone(site: tuple[str, Flask],
     browser.get(f"{base}/app/deal/{other['id']}")
     before = browser.current_url
     browser.find_element(By.CSS_SELECTOR, "[data-action=delete]").click()
-    WebDriverWait(browser, 5).until(alert_is_present()).accept()
-    WebDriverWait(browser, 10).until(lambda b: b.current_url != before)
+    wait(browser, 5).until(alert_is_present()).accept()
+    wait(browser).until(lambda b: b.current_url != before)
     assert browser.current_url == f"{base}/app/deal" and "Deleted." in flash_text(browser)
     # Olga may read only her own deals: Ann's does not exist for her.
     browser.delete_all_cookies()
@@ -271,12 +260,6 @@ def as_user(app: Flask, user: Any) -> FlaskClient:
     return client
 
 
-def csrf(client: FlaskClient, path: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(True))
-    assert found is not None
-    return found.group(1)
-
-
 def test_regression_a_version_or_request_id_that_is_no_number_is_refused_not_a_500(
         site: tuple[str, Flask]) -> None:
     _, app = site
@@ -284,7 +267,7 @@ def test_regression_a_version_or_request_id_that_is_no_number_is_refused_not_a_5
     ws, deal = desk["ws"], desk["deal"]
     page = f"/app/deal/{deal['id']}"
     client = as_user(app, desk["ann"])
-    token = csrf(client, page)
+    token = csrf_token(client, page)
     for version in ("²", "\u0661", "99999999999999999999999", "-1"):
         for action in ("transition/qualify", "delete"):
             answer = client.post(f"{page}/{action}", data={"csrf_token": token,

@@ -4,7 +4,6 @@ show only what the access rules allow."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,8 @@ from flask.testing import FlaskClient
 
 from blockscrm.engine import Workspace
 from blockscrm.platform.app import create_app
+
+from .conftest import csrf_token, logged_in_client
 
 EVIL = '<script>alert("x")</script>'
 DEAL = {"kind": "entity", "name": "deal", "label": {"en": "Deals"}, "required": ["title"],
@@ -48,20 +49,10 @@ def app(workspace: Workspace) -> Iterator[Flask]:
 
 
 def logged_in(app: Flask, username: str, roles: list[str]) -> FlaskClient:
+    """A new user with ``roles``, logged in through the form."""
     app.extensions["blocks"].accounts.create_user(username, password="correct horse",
                                                   roles=roles)
-    client = app.test_client()
-    token = csrf_token(client, "/login")
-    answer = client.post("/login", data={"username": username, "password": "correct horse",
-                                         "csrf_token": token})
-    assert answer.status_code == 302
-    return client
-
-
-def csrf_token(client: FlaskClient, path: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(True))
-    assert found is not None
-    return found.group(1)
+    return logged_in_client(app, username)
 
 
 def page(client: FlaskClient, path: str, status: int = 200) -> str:
@@ -159,9 +150,7 @@ def test_odd_values_are_shown_not_crashed_on(app: Flask) -> None:
     ws = app.extensions["blocks"]
     ws.accounts.create_user("ann", password="correct horse", roles=["admin"])
     ws.accounts.set_preferences("ann", time_zone="Asia/Shanghai")
-    client = app.test_client()
-    client.post("/login", data={"username": "ann", "password": "correct horse",
-                                "csrf_token": csrf_token(client, "/login")})
+    client = logged_in_client(app, "ann")
     record = ws.records.create("deal", {"title": "Open-ended"})
     with ws.transaction() as conn:  # a sentinel date as far as the calendar goes
         conn.exec_driver_sql(f"UPDATE ent_deal SET created_at = '9999-12-31 23:00:00' "

@@ -10,9 +10,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
-from selenium.webdriver.support.wait import WebDriverWait
 
-from .conftest import follow, log_in, shoot
+from .conftest import absent, follow, log_in, shoot, wait
 
 DEAL = {"kind": "entity", "name": "deal", "label": {"en": "Deals", "zh": "交易"},
         "required": ["title"],
@@ -37,7 +36,7 @@ def test_log_in_and_walk_a_list(site: tuple[str, Flask], browser: webdriver.Chro
     assert "/login" in browser.current_url
     shoot(browser, "login")
     log_in(browser, base, "ann")
-    WebDriverWait(browser, 10).until(expected_conditions.url_to_be(f"{base}/app/deal"))
+    wait(browser).until(expected_conditions.url_to_be(f"{base}/app/deal"))
     nav = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "nav a")]
     assert nav == ["Deals"]  # payroll is not hers to see
     headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "thead th")]
@@ -107,11 +106,11 @@ def test_inbox_search_and_chinese(site: tuple[str, Flask], browser: webdriver.Ch
     shoot(browser, "approval-inbox")
     card.find_element(By.NAME, "comment").send_keys("Fine by me")
     card.find_element(By.CSS_SELECTOR, "button.primary").click()  # back to the inbox
-    flash = WebDriverWait(browser, 10).until(
+    flash = wait(browser).until(
         expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".flash")))
     assert flash.text == "Approved."
     counts = browser.find_element(By.CSS_SELECTOR, "#shell-counts[data-loaded]")  # loaded
-    assert not counts.find_elements(By.CSS_SELECTOR, "[data-count]")
+    assert absent(counts, "[data-count]")
     assert ws.approvals.for_record("quote", quote["id"])[-1]["status"] == "approved"
 
     browser.get(f"{base}/app/preferences")
@@ -119,7 +118,7 @@ def test_inbox_search_and_chinese(site: tuple[str, Flask], browser: webdriver.Ch
     zones = browser.find_element(By.NAME, "time_zone")  # 600 options: pick it as a script
     browser.execute_script("arguments[0].value = 'Asia/Shanghai'", zones)
     browser.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
-    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+    wait(browser, ignored_exceptions=(WebDriverException,)).until(
         lambda b: b.execute_script("return document.documentElement.lang") == "zh"
         and b.execute_script("return document.readyState") == "complete")
     assert browser.find_element(By.CSS_SELECTOR, ".flash").text == "偏好已保存。"
