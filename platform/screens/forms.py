@@ -251,9 +251,10 @@ def _editable(ent: Entity, user: User, flags: Flags) -> list[str]:
 
 
 def field_kind(ent: Entity, name: str) -> str:
-    """The field's type name (``text`` for a system field)."""
+    """The field's type name (``text`` for a system field); for a plugin's type, the
+    built-in type whose input it uses (its ``widget``)."""
     found = ent.fields.get(name)
-    return found.type.name if found is not None else "text"
+    return (found.type.widget or found.type.name) if found is not None else "text"
 
 
 def _posted(name: str, form: MultiDict[str, str]) -> bool:

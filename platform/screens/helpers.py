@@ -250,6 +250,8 @@ def _plain_formatter(entity: Entity, name: str, kind: str, found: Any,
     """How to show one non-empty value of a field of this kind."""
     if kind == "state":
         return _memo(lambda value, _: _state_chip(entity, value))
+    if found is not None and found.type.display is not None:  # a plugin's type
+        return lambda value, _: escape(found.type.display(value))
     if kind == "select":
         return _memo(lambda value, _: _chip(*option_label(entity, name, value)))
     if kind in ("multi_select", "tags"):
@@ -346,7 +348,7 @@ def parse_input(entity: Entity, name: str, form: Any) -> Any:
     booleans converted, lists from repeated inputs. Text that is no number stays text, so
     the engine refuses it naming the field and the form keeps what the user typed."""
     found = entity.fields.get(name)
-    kind = found.type.name if found is not None else "text"
+    kind = (found.type.widget or found.type.name) if found is not None else "text"
     if kind in ("multi_select",):
         return [v for v in form.getlist(name) if v] or None
     if kind == "tags":
