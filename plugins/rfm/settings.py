@@ -82,13 +82,10 @@ class Settings:
         return cls(**{f.name: stored[f.name] for f in fields(cls) if f.name in stored})
 
     @property
-    def score_fields(self) -> tuple[str, str, str]:
-        return self.recency_field, self.frequency_field, self.monetary_field
-
-    @property
-    def customer_fields(self) -> tuple[str, ...]:
-        """Every customer field a run writes."""
-        return (*self.score_fields, self.code_field, self.segment_field)
+    def customer_fields(self) -> tuple[str, str, str, str, str]:
+        """Every customer field a run writes, in the order of its values."""
+        return (self.recency_field, self.frequency_field, self.monetary_field,
+                self.code_field, self.segment_field)
 
     def due(self, now: dt.datetime, *, within: dt.timedelta) -> bool:
         """Whether the schedule names a time in the span ``within`` up to ``now``.

@@ -14,8 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from blockscrm.engine import DefinitionError, Workspace
+from blockscrm.engine.plugins import add_plugin, create_plugin_manager
 from blockscrm.platform.app import create_app
 from blockscrm.platform.cli import main
+from blockscrm.plugins import rfm
 from blockscrm.plugins.rfm.run import recompute
 from blockscrm.plugins.rfm.scoring import SEGMENTS, Profile, quintiles, score
 
@@ -198,7 +200,10 @@ def test_blocks_rfm_run_prints_the_customers_per_segment(
 
 def test_the_api_runs_it_for_admins(shop: tuple[Workspace, dict[str, str]]) -> None:
     ws, ids = shop
-    app = create_app({"DATABASE_URL": ws.url, "SECRET_KEY": "test-secret", "TESTING": True})
+    pm = create_plugin_manager(load_entry_points=False)  # rfm alone
+    add_plugin(pm, rfm)
+    app = create_app({"DATABASE_URL": ws.url, "SECRET_KEY": "test-secret", "TESTING": True,
+                      "PLUGIN_MANAGER": pm})
     try:
         accounts = app.extensions["blocks"].accounts
         admin = accounts.issue_token(accounts.create_user("root", roles=["admin"]))
