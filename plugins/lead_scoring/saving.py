@@ -169,7 +169,8 @@ def _activity(ws: Workspace, conn: sa.Connection, scoring: Scoring, action: str,
     before = counted_as(ws, scoring, previous) if previous is not None else (None, [])
     if now == before:
         return  # the same record, the same points: no score moves
-    for record_id in {now[0], before[0]} - {None} - _deleting(conn):
+    touched = {r for r in (now[0], before[0]) if r is not None} - _deleting(conn)
+    for record_id in sorted(touched):  # one order: two writes never wait on each other
         arriving = record if now[0] == record_id else None
         rescore(ws, scoring, record_id, activity_reasons(ws, scoring, record_id,
                                                          leaving=record["id"],
