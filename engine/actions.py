@@ -9,15 +9,11 @@ so what it writes is validated, audited and may fire other rules in turn.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import sqlalchemy as sa
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
@@ -309,36 +305,6 @@ def _send_email(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
     return {"email": status, "to": to}
 
 
-# --- webhook -------------------------------------------------------------------------------
-
-
-def signature(secret: str, body: bytes) -> str:
-    """The ``X-Blocks-Signature`` of a webhook body: ``sha256=`` and its HMAC in hex."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def _webhook(ctx: ActionContext, params: Mapping[str, Any]) -> Any:
-    payload = {"automation": ctx.automation, "entity": ctx.entity.name,
-               "trigger": ctx.trigger, "record": ctx.record, "previous": ctx.previous,
-               "run": ctx.run_id}
-    body = json.dumps(payload, sort_keys=True, default=str).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "blocks-crm",
-               "X-Blocks-Run": str(ctx.run_id or "")}
-    # Without a secret of its own, a key derived from the workspace's, never that key
-    # itself (it also signs the screens' sessions).
-    secret = params.get("secret") or hmac.new(ctx.ws.secret, b"blocks-webhooks",
-                                              hashlib.sha256).hexdigest()
-    headers["X-Blocks-Signature"] = signature(secret, body)
-    try:
-        response = httpx.post(params["url"], content=body, headers=headers,
-                              timeout=float(params.get("timeout", 10)))
-    except httpx.HTTPError as exc:
-        raise ActionFailed(f"webhook {params['url']}: {exc}") from None
-    if response.status_code >= 300:
-        raise ActionFailed(f"webhook {params['url']} answered {response.status_code}")
-    return {"status": response.status_code}
-
-
 def builtin_actions() -> list[Action]:
     text = {"type": "string", "minLength": 1}
     who = {"anyOf": [{"const": "owner"}, text,
@@ -373,11 +339,6 @@ def builtin_actions() -> list[Action]:
                                       "subject": text, "body": {"type": "string"}},
                                      ["to", "subject", "body"]),
                _send_email, label={"en": "Send an email"}),
-        Action("webhook", _object({"url": {"type": "string", "pattern": "^https?://"},
-                                   "secret": text,
-                                   "timeout": {"type": "number", "exclusiveMinimum": 0,
-                                               "maximum": 60}}, ["url"]),
-               _webhook, label={"en": "Call a webhook"}),
     ]
 
 

@@ -198,6 +198,7 @@ def hook() -> Iterator[tuple[str, type[_Hook]]]:
 def test_a_webhook_is_signed_and_a_failing_one_is_retried_then_kept(
         desk: Workspace, hook: tuple[str, type[_Hook]]) -> None:
     url, handler = hook
+    desk.plugins.enable("webhooks")  # the webhook action is the plugin's
     publish(desk, rule("hook", {"on": "created"},
                        [{"type": "webhook", "url": url, "secret": "s3cret", "timeout": 5}],
                        mode="async"))

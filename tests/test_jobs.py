@@ -113,6 +113,7 @@ def test_a_job_whose_worker_dies_runs_again(queued: Workspace) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/"
+        queued.plugins.enable("webhooks")  # the webhook action is the plugin's
         queued.metadata.create(TICKET)
         queued.metadata.create({**COUNT, "name": "hook",
                                 "actions": [{"type": "webhook", "url": url, "timeout": 60}]})

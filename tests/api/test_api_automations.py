@@ -7,6 +7,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from blockscrm.engine import Workspace
+
 from .conftest import assert_problem
 
 TICKET = {"kind": "entity", "name": "ticket", "label": {"en": "Ticket"},
@@ -21,7 +23,8 @@ HOOK = {"kind": "automation", "name": "hook", "label": {"en": "Hook"}, "entity":
 
 
 @pytest.fixture
-def rules(client: FlaskClient) -> FlaskClient:
+def rules(client: FlaskClient, workspace: Workspace) -> FlaskClient:
+    workspace.plugins.enable("webhooks")  # HOOK's action is the plugin's
     for kind, document in (("entity", TICKET), ("automation", FLAG), ("automation", HOOK)):
         assert client.post(f"/api/v1/meta/{kind}", json=document).status_code == 201
     assert client.post("/api/v1/meta/publish", json={}).status_code == 200

@@ -59,6 +59,7 @@ def test_jobs_and_dry_runs_from_the_command_line(run: CliRunner, workspace: Work
                                "condition": "amount > 1", "mode": "async",
                                "actions": [{"type": "webhook", "url": "http://127.0.0.1:9/x",
                                             "timeout": 1}]})
+    workspace.plugins.enable("webhooks")  # the webhook action is the plugin's
     workspace.metadata.publish()
     workspace.records.create("ticket", {"amount": 5})
     listed = run.invoke(main, ["jobs", "list", "ticket", "--status", "queued"])
