@@ -65,6 +65,14 @@ def _click(browser: webdriver.Chrome, element: WebElement) -> None:
     element.click()
 
 
+def _save(browser: webdriver.Chrome) -> None:
+    """Save the draft and wait until the editor says it is saved."""
+    browser.find_element(By.CSS_SELECTOR, "[data-save]").click()
+    status = browser.find_element(By.CSS_SELECTOR, "[data-status]")
+    wait(browser, 15).until(lambda b: status.find_elements(By.CSS_SELECTOR, "[data-review]"),
+                            message="the draft was not saved")
+
+
 def _sections(browser: webdriver.Chrome) -> list[list[str]]:
     """The fields of each section of the layout being built, in order."""
     return [[f.get_attribute("data-field") for f in s.find_elements(
@@ -162,6 +170,8 @@ def test_build_a_form_try_it_in_the_preview_then_publish(site: tuple[str, Flask]
 
     # A condition: discount shows only for a proposal; the preview tries it.
     _press(browser, "field:discount:rules")
+    _until(browser, lambda b: b.find_elements(  # the builder has read the entity's fields
+        By.CSS_SELECTOR, '[data-key="rule:discount:visible:g:add"]'))
     _press(browser, "rule:discount:visible:tab-text")
     _type(_key(browser, "rule:discount:visible:text"), 'stage == "proposal"')
     preview = "[data-preview]"
@@ -175,8 +185,7 @@ def test_build_a_form_try_it_in_the_preview_then_publish(site: tuple[str, Flask]
                                        f'{preview} .field[data-field="discount"]').text
     shoot(browser, "designer-form-preview-rule")
 
-    browser.find_element(By.CSS_SELECTOR, "[data-save]").click()
-    assert browser.find_element(By.CSS_SELECTOR, "[data-status] [data-review]")
+    _save(browser)
     assert browser.current_url.endswith("/designer/form/deal_form")
     assert workspace.metadata.get("form", "deal_form") == BUILT
 
@@ -243,8 +252,7 @@ def test_a_problem_on_its_section_keyboard_moves_undo_and_a_tablet(
     notes = browser.find_element(By.CSS_SELECTOR, '.placed-field[data-field="notes"]')
     _drag(browser, amount.find_element(By.CSS_SELECTOR, ".handle"), notes, below=False)
     _until(browser, lambda b: _sections(b) == [["amount", "notes"], ["stage", "title"]])
-    browser.find_element(By.CSS_SELECTOR, "[data-save]").click()
-    assert browser.find_element(By.CSS_SELECTOR, "[data-status] [data-review]")
+    _save(browser)
     saved = workspace.metadata.get("form", "deal_form")
     assert saved["tabs"] == [
         {"label": {"en": "More"}, "sections": [{"columns": 1, "fields": ["amount", "notes"]}]},
