@@ -42,8 +42,8 @@ DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def routes() -> Blueprint:
-    """The plugin's routes: a new blueprint each time, since the platform adds its own
-    checks to the blueprint it mounts on an app."""
+    """The plugin's routes, as a new blueprint for each app that mounts them (nothing
+    one app's platform does to its blueprint reaches another's)."""
     bp = Blueprint("webhooks", __name__)
     bp.add_url_rule("/incoming/<hook>", view_func=incoming, methods=["POST"])
     bp.public = {"incoming"}  # type: ignore[attr-defined]
