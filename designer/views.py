@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from blockscrm.engine.presentation import SHOWN_SYSTEM_FIELDS
-from blockscrm.engine.rules.types import FIELD_TYPES, NUMBER
+from blockscrm.engine.rules.types import NUMBER, rule_type_of
 from blockscrm.platform.extension import current_workspace
 from blockscrm.platform.i18n import gettext, label
 from blockscrm.platform.screens.helpers import field_label
@@ -32,7 +32,7 @@ def entity_fields() -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     for name, entity in ws.metadata.draft_catalog().entities.items():
         fields = [{"name": n, "label": label(f.label, n), "type": f.type.name,
-                   "number": FIELD_TYPES.get(f.type.name) is NUMBER}
+                   "number": rule_type_of(f.type) is NUMBER}
                   for n, f in entity.fields.items()]
         fields += [{"name": n, "label": field_label(entity, n), "type": SYSTEM_TYPES[n],
                     "number": False}

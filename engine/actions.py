@@ -54,6 +54,8 @@ class ActionContext:
     #: Whether the rule acts as the user whose write fired it (``run_as: user``), under
     #: their permissions, rather than as the system.
     as_user: bool = False
+    #: What a plugin's trigger carried (an incoming webhook's data), for templates.
+    payload: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def actor(self) -> str:
@@ -77,11 +79,12 @@ class ActionContext:
         return spec
 
     def render(self, template: str) -> str:
-        """A Jinja2 template rendered in a sandbox with ``record``, ``previous``, ``entity``."""
+        """A Jinja2 template rendered in a sandbox with ``record``, ``previous``, ``entity``
+        and ``payload`` (what a plugin's trigger carried)."""
         try:
             return _TEMPLATES.from_string(template).render(
                 record=self.record, previous=self.previous or {}, entity=self.entity.name,
-                automation=self.automation)
+                automation=self.automation, payload=self.payload)
         except TemplateError as exc:  # a syntax error, or what the sandbox refuses
             raise ActionFailed(f"template {template!r}: {exc}") from None
 

@@ -33,7 +33,7 @@ from .definitions import check_envelope, pointer
 from .errors import ActionFailed, BlocksError, DefinitionError, NotFound, QueryError
 from .rules import Evaluator, RuleError, RuleSyntaxError, parse_rule
 from .rules.python import Env
-from .rules.types import BOOLEAN, DATE, DATETIME, FIELD_TYPES
+from .rules.types import BOOLEAN, DATE, DATETIME, rule_type_of
 from .store import run_table, timer_table, utcnow
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def compile_automation(document: Mapping[str, Any], entity: Entity, catalog: Cat
             errors.append(("/trigger/transition", f"no transition {trigger.transition!r}"))
     if trigger.on == "relative":
         f = entity.fields.get(trigger.field or "")
-        kind = FIELD_TYPES.get(f.type.name) if f else None
+        kind = rule_type_of(f.type) if f else None
         if kind not in (DATE, DATETIME) and trigger.field not in ("created_at", "updated_at"):
             errors.append(("/trigger/field", f"{trigger.field!r} is no date field of "
                                              f"{entity.name}"))
@@ -326,7 +326,7 @@ class AutomationService:
         and the action and stops the rest."""
         ctx = ActionContext(self.ws, event.entity, event.record, event.previous, event.user,
                             rule.name, run_id, trigger=event.kind, transition=event.transition,
-                            as_user=rule.run_as == "user")
+                            as_user=rule.run_as == "user", payload=event.payload)
         token = _CHAIN.set((*chain, (rule.name, event.record.get("id") or "")))
         steps: list[dict[str, Any]] = []
         try:
@@ -358,7 +358,8 @@ class AutomationService:
                   "record_id": event.record.get("id"), "trigger": event.kind,
                   "mode": rule.mode, "status": status, "why": rule.why,
                   "event": {"changed": sorted(event.changed), "transition": event.transition,
-                            "previous": event.previous, "kind": event.kind},
+                            "previous": event.previous, "kind": event.kind,
+                            "payload": dict(event.payload)},
                   "chain": [list(c) for c in chain], "actor": event.user.id if event.user
                   else None, "attempts": 0, "steps": steps, "error": error, "created_at": now}
         if status in ("done", "cut"):
@@ -421,7 +422,8 @@ class AutomationService:
                 user = None
         event = Event(event_data.get("kind", run["trigger"]), entity, record,
                       event_data.get("previous"), user, event_data.get("transition"),
-                      frozenset(event_data.get("changed", ())))
+                      frozenset(event_data.get("changed", ())),
+                      payload=event_data.get("payload") or {})
         if run["trigger"] in ("relative", "schedule") and not self._holds(conn, rule, event):
             return "skipped", [{"why": "its condition no longer holds"}]
         chain = tuple(tuple(c) for c in run["chain"] or ())

@@ -56,6 +56,9 @@ class FieldType:
     widget: str | None = None
     #: How the screens show a value of it (a plugin's type; None: as the built-ins do).
     display: Callable[[Any], str] | None = None
+    #: What rules see its values as (a plugin's type): ``number``, ``text``, ``boolean``,
+    #: ``date`` or ``datetime``; None: any (the built-ins' are known by name).
+    rule_type: str | None = None
 
     @property
     def converts(self) -> bool:

@@ -54,6 +54,17 @@ def blocks_plugin_info() -> PluginInfo:
     """
 
 
+@hookspec
+def blocks_check_settings(ws: Workspace, settings: Mapping[str, Any]
+                          ) -> list[tuple[str, str]] | None:
+    """Return what does not fit ``ws`` in settings that passed the plugin's schema (an
+    entity or field they name that is not there), as ``(JSON Pointer, message)`` pairs.
+
+    Called when a workspace enables the plugin or changes its settings: a problem refuses
+    the change, so a plugin never runs on settings that cannot work.
+    """
+
+
 # --- Registries ---------------------------------------------------------------------------
 
 
@@ -102,8 +113,9 @@ def blocks_triggers() -> list[TriggerType]:
 
 
 @hookspec
-def blocks_schedules() -> list[Schedule]:
-    """Return work this plugin wants done on a schedule (a cron expression).
+def blocks_schedules(ws: Workspace) -> list[Schedule]:
+    """Return work this plugin wants done in ``ws`` on a schedule (a cron expression,
+    which may come from the workspace's settings of the plugin).
 
     Called at each timer tick (``blocks worker`` ticks) for the workspaces that enabled
     the plugin; a schedule that is due runs once per due time, with the workspace and the
@@ -127,12 +139,13 @@ def blocks_deliver_email(ws: Workspace, message: EmailMessage) -> str | None:
 
 @hookspec
 def blocks_before_validate(ws: Workspace, entity: Entity, values: Mapping[str, Any],
-                           previous: Mapping[str, Any] | None, user: User | None
-                           ) -> Mapping[str, Any] | None:
+                           previous: Mapping[str, Any] | None, record_id: str | None,
+                           user: User | None) -> Mapping[str, Any] | None:
     """Return values to set on a record about to be created or updated, or None.
 
     Called with the record's values as they will be validated (every field, not only the
-    changed ones) and ``previous``, the values before an update (None on create). What it
+    changed ones), ``previous``, the values before an update, and ``record_id`` (both None
+    on create). What it
     returns is merged in and then validated with the rest, so a plugin may fill or
     compute a field (a score, a due date) but not store what the entity refuses.
     """
@@ -174,7 +187,7 @@ def blocks_api_routes() -> Any:
 
 
 @hookspec
-def blocks_record_panels(entity: Entity) -> list[Panel]:
+def blocks_record_panels(ws: Workspace, entity: Entity) -> list[Panel]:
     """Return the panels this plugin adds to the 360° view of ``entity``'s records.
 
     A :class:`~blockscrm.engine.plugins.Panel`'s ``render(ws, entity, record, user)``

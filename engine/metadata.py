@@ -63,6 +63,7 @@ class MetadataService:
         :raises DefinitionError: with every problem keyed by JSON Pointer.
         """
         check_envelope(document)
+        self.ws.catalog()  # the registries follow the plugins enabled now
         problems = list(_text_problems(document, ()))
         if problems:
             raise DefinitionError(problems)

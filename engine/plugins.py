@@ -27,7 +27,7 @@ from packaging.version import Version
 from . import builtins, hookspecs
 from .actions import Action
 from .definitions import pointer
-from .errors import BlocksError, DefinitionError, NotFound, PluginFailed
+from .errors import BlocksError, Conflict, DefinitionError, NotFound, PluginFailed
 from .fieldtypes import FieldType
 from .rules import RuleFunction
 from .store import PluginRow, Publish, utcnow
@@ -327,6 +327,9 @@ class PluginService:
             kept = settings if settings is not None else (row["settings"] if row else {})
             if enabled:
                 check_settings(info, kept)
+                self._check_with_workspace(name, kept)
+            else:
+                self._check_nothing_needs(name, conn)
             values = {"enabled": enabled, "settings": dict(kept), "changed_at": utcnow(),
                       "changed_by": actor}
             if row is None:
@@ -349,6 +352,40 @@ class PluginService:
         none does, a write asks nothing more."""
         return any(impl.plugin_name != BUILTINS
                    for impl in getattr(self.pm.hook, hook).get_hookimpls())
+
+    def _check_with_workspace(self, name: str, settings: Mapping[str, Any]) -> None:
+        """Ask the plugin whether its settings fit this workspace (its entities, fields)."""
+        for plugin, function, argnames in implementations(
+                self.pm, "blocks_check_settings", frozenset({name})):
+            if plugin != name:
+                continue
+            args = {"ws": self.ws, "settings": settings}
+            try:
+                problems = function(**{k: args[k] for k in argnames})
+            except BlocksError:
+                raise
+            except Exception as exc:
+                raise PluginFailed(name, "blocks_check_settings", exc) from exc
+            if problems:
+                raise DefinitionError(problems, f"The settings of the plugin {name} do not fit "
+                                                "this workspace: " + "; ".join(
+                                                    f"{k}: {m}" for k, m in problems))
+
+    def _check_nothing_needs(self, name: str, conn: sa.Connection) -> None:
+        """Refuse to disable a plugin the published definitions stand on (a field of its
+        type, a rule on its action or trigger, a card of its type): without it they would
+        not compile, and the workspace could not read its own metadata.
+
+        :raises Conflict: naming what uses it.
+        """
+        catalog = self.ws.catalog(conn)
+        left = Registries.collect(self.pm, self.enabled(conn) - {name})
+        try:
+            self.ws.compile(dict(catalog.documents), registries=left)
+        except DefinitionError as exc:
+            uses = "; ".join(f"{k}: {', '.join(m)}" for k, m in exc.errors.items())
+            raise Conflict(f"the plugin {name!r} cannot be disabled while the published "
+                           f"definitions use what it adds ({uses}); change them first") from None
 
     def call(self, hook: str, /, **kwargs: Any) -> list[Any]:
         """Call ``hook`` on the plugins enabled here (see :func:`call_hook`); a ``conn``
@@ -384,10 +421,11 @@ class PluginService:
 
         ran = 0
         enabled = self.enabled()
-        for plugin, function, _ in implementations(self.pm, "blocks_schedules", enabled):
+        for plugin, function, argnames in implementations(self.pm, "blocks_schedules",
+                                                          enabled):
             if plugin == BUILTINS:
                 continue
-            for schedule in function() or ():
+            for schedule in function(**({"ws": self.ws} if "ws" in argnames else {})) or ():
                 key = f"{PLUGIN_TIMER}{plugin}:{schedule.name}"
                 with self.ws.transaction() as conn:
                     timer = conn.execute(sa.select(timer_table).where(

@@ -14,7 +14,7 @@ from typing import Any
 
 from .entities import Entity
 from .rules import RuleError, RuleSyntaxError, compile_flags, parse_rule
-from .rules.types import BOOLEAN, FIELD_TYPES, NUMBER
+from .rules.types import BOOLEAN, NUMBER, rule_type_of
 
 Problems = list[tuple[str, str]]
 #: What a list may show besides the entity's fields.
@@ -194,7 +194,7 @@ def _field_problems(entity: Entity, names: Any, where: str, *, system: bool = Tr
 
 def _number_problems(entity: Entity, name: str, where: str) -> Problems:
     found = entity.fields.get(name)
-    if found is None or FIELD_TYPES.get(found.type.name) is not NUMBER:
+    if found is None or rule_type_of(found.type) is not NUMBER:
         return [(where, f"{name!r} is not a number field of {entity.name}")]
     return []
 

@@ -310,7 +310,7 @@ class RecordService:
         before = {f.name: current[f.name] for f in ent.stored_fields
                   if current[f.name] is not None}
         merged = {**before, **{k: v for k, v in changes.items() if k not in READ_ONLY_KEYS}}
-        merged = dict(self._plugin_values(ent, merged, before, user))
+        merged = dict(self._plugin_values(ent, merged, before, user, record_id))
         clean, stored, errors = self._prepare(ent, merged, existing=True, actor=actor,
                                               user=user)
         diff = {k: [before.get(k), clean.get(k)] for k in set(before) | set(clean)
@@ -402,16 +402,17 @@ class RecordService:
         grant.require("create")
         self._refuse_input(grant, values, user)
         if isinstance(values, Mapping):
-            values = self._plugin_values(ent, values, None, user)
+            values = self._plugin_values(ent, values, None, user, None)
         clean, stored, errors = self._prepare(ent, values, actor=actor, user=user)
         return ent, grant, clean, stored, errors
 
     def _plugin_values(self, ent: Entity, values: Mapping[str, Any],
-                       previous: Mapping[str, Any] | None, user: User | None
-                       ) -> Mapping[str, Any]:
+                       previous: Mapping[str, Any] | None, user: User | None,
+                       record_id: str | None) -> Mapping[str, Any]:
         """The values with what the enabled plugins set before validation merged in."""
         answers = self.ws.plugins.call("blocks_before_validate", ws=self.ws, entity=ent,
-                                       values=values, previous=previous, user=user)
+                                       values=values, previous=previous,
+                                       record_id=record_id, user=user)
         return {**values, **{k: v for a in answers for k, v in a.items()}} if answers \
             else values
 

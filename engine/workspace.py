@@ -359,25 +359,27 @@ class Workspace:
         with it checks the version in its own transaction (see ``Query``)."""
         return self._catalog or self.catalog()
 
-    def compile(self, documents: dict[tuple[str, str], dict[str, Any]], version: int = 0
-                ) -> Catalog:
-        """Compile definitions into a catalog, rules included.
+    def compile(self, documents: dict[tuple[str, str], dict[str, Any]], version: int = 0,
+                registries: Registries | None = None) -> Catalog:
+        """Compile definitions into a catalog, rules included, with the registries of the
+        enabled plugins (or ``registries``: what a set of plugins would leave).
 
         :raises DefinitionError: keyed by JSON Pointer into the set of definitions
             (``/entity/<name>/<pointer>``).
         """
+        reg = registries or self.registries
         metadata = sa.MetaData()
         workflows = {name: doc for (kind, name), doc in sorted(documents.items())
                      if kind == "workflow"}
         errors = list(_workflow_clashes(workflows))
         stateful = {doc["entity"] for doc in workflows.values()}
         entities = {
-            name: compile_entity(doc, self.field_types, metadata, with_state=name in stateful)
+            name: compile_entity(doc, reg.field_types, metadata, with_state=name in stateful)
             for (kind, name), doc in sorted(documents.items()) if kind == "entity"
         }
         catalog = Catalog(version=version, documents=documents, entities=entities)
         errors += [(f"/entity/{name}{where}", message) for name, entity in entities.items()
-                   for where, message in bind_rules(entity, catalog, self.rule_functions)]
+                   for where, message in bind_rules(entity, catalog, reg.rule_functions)]
         errors += [error for (kind, name), doc in sorted(documents.items()) if kind == "role"
                    for error in role_errors(name, doc, entities)]
         roles = {name for kind, name in documents if kind == "role"}
@@ -402,8 +404,8 @@ class Workspace:
                 errors.append((f"/automation/{name}/entity",
                                f"no entity named {doc['entity']!r}"))
                 continue
-            rule, problems = compile_automation(doc, entity, catalog, self.actions,
-                                                self.triggers)
+            rule, problems = compile_automation(doc, entity, catalog, reg.actions,
+                                                reg.triggers)
             errors += [(f"/automation/{name}{where}", message) for where, message in problems]
             if rule is not None:
                 entity.automations.append(rule)
@@ -414,18 +416,18 @@ class Workspace:
             if entity is None:
                 errors.append((f"/approval/{name}/entity", f"no entity named {doc['entity']!r}"))
                 continue
-            process, problems = compile_approval(doc, entity, catalog, self.actions)
+            process, problems = compile_approval(doc, entity, catalog, reg.actions)
             errors += [(f"/approval/{name}{where}", message) for where, message in problems]
             if process is not None:
                 entity.approvals.append(process)
         for name, doc in workflows.items():
             entity = entities.get(doc["entity"])
             if entity is not None and entity.workflow is not None and not errors:
-                rules, problems = transition_rules(doc, entity, catalog, self.actions)
+                rules, problems = transition_rules(doc, entity, catalog, reg.actions)
                 errors += [(f"/workflow/{name}{where}", m) for where, m in problems]
                 entity.automations += rules
         if not errors:
-            errors += _compile_presentation(catalog, self.card_types)
+            errors += _compile_presentation(catalog, reg.card_types)
         if errors:
             raise DefinitionError(errors)
         return catalog

@@ -29,8 +29,9 @@ from .extension import current_workspace
 
 
 @contextmanager
-def _workspace() -> Iterator[Workspace]:
-    """The configured workspace, closed when the command is done with it."""
+def open_workspace() -> Iterator[Workspace]:
+    """The configured workspace (as the web app reads the configuration), closed when the
+    command is done with it; a plugin's own commands open theirs with it too."""
     app = create_app()
     with app.app_context():
         workspace = current_workspace()
@@ -49,7 +50,7 @@ def main() -> None:
 @main.command()
 def init() -> None:
     """Create the workspace in DATABASE_URL (a SQLite file by default)."""
-    with _workspace() as ws:
+    with open_workspace() as ws:
         click.echo(f"Workspace ready: {ws.engine.url.render_as_string(hide_password=True)}")
 
 
@@ -181,7 +182,7 @@ def jobs() -> None:
 @click.option("--limit", default=20, show_default=True)
 def list_jobs(entity: str, status: str | None, limit: int) -> None:
     """The newest runs of ENTITY's rules: id, status, rule, record, error."""
-    with _workspace() as ws:
+    with open_workspace() as ws:
         for run in ws.automations.runs(entity, status=status, limit=limit):
             click.echo(f"{run['id']:>8}  {run['status']:<8} {run['automation']:<24} "
                        f"{run['record_id'] or '-':<26} {run['error'] or ''}")
@@ -192,7 +193,7 @@ def list_jobs(entity: str, status: str | None, limit: int) -> None:
 def rerun_job(run_id: int) -> None:
     """Queue the failed run RUN_ID again."""
     try:
-        with _workspace() as ws:
+        with open_workspace() as ws:
             ws.automations.rerun(run_id)
             click.echo(f"Run {run_id}: {ws.automations.run(run_id)['status']}")
     except BlocksError as exc:
@@ -205,7 +206,7 @@ def rerun_job(run_id: int) -> None:
 def dry_run(automation: str, limit: int) -> None:
     """What AUTOMATION would do to the records its condition selects now (writes nothing)."""
     try:
-        with _workspace() as ws:
+        with open_workspace() as ws:
             preview = ws.automations.dry_run(automation, limit=limit)
     except BlocksError as exc:
         raise click.ClickException(exc.message) from None
@@ -236,7 +237,7 @@ def create_user(username: str, password: str, roles: tuple[str, ...], teams: tup
                 manager: str | None) -> None:
     """Add a user who can log in with PASSWORD."""
     try:
-        with _workspace() as ws:
+        with open_workspace() as ws:
             created = ws.accounts.create_user(
                 username, password=password, roles=roles, teams=teams, email=email,
                 display_name=display_name, language=language, manager=manager)
@@ -265,7 +266,7 @@ def _blueprint_errors(exc: BlocksError) -> click.ClickException:
 @blueprint.command("list")
 def list_blueprints() -> None:
     """The blueprints installed here and those available, with their versions."""
-    with _workspace() as ws:
+    with open_workspace() as ws:
         installed = ws.blueprints.installed()
         available = ws.blueprints.library.available()
     rows = [(name, installed.get(name, {}).get("version", "-"),
@@ -288,7 +289,7 @@ def list_blueprints() -> None:
 def plan_blueprint(name_or_path: str, with_data: bool, as_json: bool) -> None:
     """Everything applying NAME_OR_PATH would change here (changes nothing)."""
     try:
-        with _workspace() as ws:
+        with open_workspace() as ws:
             plan = ws.blueprints.plan(name_or_path, with_data=with_data)
             click.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False, default=str)
                        if as_json else str(plan))
@@ -304,7 +305,7 @@ def plan_blueprint(name_or_path: str, with_data: bool, as_json: bool) -> None:
 def apply_blueprint(name_or_path: str, with_data: bool, confirm: bool) -> None:
     """Apply NAME_OR_PATH, and the blueprints it requires, in one publish."""
     try:
-        with _workspace() as ws:
+        with open_workspace() as ws:
             plan = ws.blueprints.apply(name_or_path, with_data=with_data, confirm=confirm)
     except BlocksError as exc:
         raise _blueprint_errors(exc) from None
@@ -324,7 +325,7 @@ def export_blueprint(folder: str, layer: str | None, name: str | None, version: 
                      force: bool) -> None:
     """Write this workspace's configuration to FOLDER as a blueprint."""
     try:
-        with _workspace() as ws:
+        with open_workspace() as ws:
             written = ws.blueprints.export(folder, layer=layer, name=name, version=version,
                                            force=force)
     except BlocksError as exc:
@@ -364,7 +365,7 @@ def plugin() -> None:
 def list_plugins() -> None:
     """Every installed plugin: its version, whether this workspace enabled it, and why one
     was refused."""
-    with _workspace() as ws:
+    with open_workspace() as ws:
         found = ws.plugins.installed()
     if not found:
         click.echo("No plugins are installed.")
@@ -387,7 +388,7 @@ def enable_plugin(name: str, settings_json: str | None) -> None:
             settings = json.loads(settings_json)
         except ValueError as exc:
             raise click.BadParameter(f"not JSON: {exc}", param_hint="--settings") from None
-    with _workspace() as ws:
+    with open_workspace() as ws:
         try:
             ws.plugins.enable(name, settings)
         except BlocksError as exc:
@@ -399,7 +400,7 @@ def enable_plugin(name: str, settings_json: str | None) -> None:
 @click.argument("name")
 def disable_plugin(name: str) -> None:
     """Disable NAME in this workspace: its hooks are no longer called here."""
-    with _workspace() as ws:
+    with open_workspace() as ws:
         try:
             ws.plugins.disable(name)
         except BlocksError as exc:

@@ -19,6 +19,7 @@ from screens.conftest import logged_in_client
 from blockscrm.engine import (
     ActionFailed,
     CardType,
+    Conflict,
     DefinitionError,
     Panel,
     PluginFailed,
@@ -56,6 +57,13 @@ class Recorder:
         return PluginInfo(self.name, "1.2.0", self.engine, settings={
             "type": "object", "properties": {"prefix": {"type": "string", "maxLength": 5}},
             "additionalProperties": False})
+
+    @hookimpl
+    def blocks_check_settings(self, ws: Workspace, settings: Mapping[str, Any]
+                              ) -> list[tuple[str, str]]:
+        if settings.get("prefix") == "NONE" and "ticket" in ws.catalog().entities:
+            return [("/prefix", "a ticket needs a prefix")]
+        return []
 
     @hookimpl
     def blocks_before_validate(self, ws: Workspace, values: Mapping[str, Any]
@@ -160,7 +168,27 @@ def test_settings_are_checked_against_the_plugins_schema(desk: Workspace) -> Non
         desk.plugins.enable("recorder", {"prefix": "much too long", "colour": 1})
     assert set(refused.value.errors) == {"/prefix", "/"}
     assert "recorder" in str(refused.value)
+    with pytest.raises(DefinitionError) as misfit:  # the plugin's own check of them
+        desk.plugins.enable("recorder", {"prefix": "NONE"})
+    assert misfit.value.errors == {"/prefix": ["a ticket needs a prefix"]}
     assert desk.plugins.enabled() == frozenset()
+
+
+def test_a_plugin_that_published_definitions_use_cannot_be_disabled(desk: Workspace) -> None:
+    """Without it they would not compile, and the workspace could not read its metadata."""
+    desk.plugins.enable("recorder")
+    desk.metadata.create({"kind": "automation", "name": "boom", "label": {"en": "Boom"},
+                          "entity": "ticket", "trigger": {"on": "ping"},
+                          "actions": [{"type": "explode"}]})
+    desk.metadata.publish()
+    with pytest.raises(Conflict) as refused:
+        desk.plugins.disable("recorder")
+    assert "/automation/boom" in str(refused.value)
+    assert desk.plugins.enabled() == {"recorder"}
+    desk.metadata.delete("automation", "boom")
+    desk.metadata.publish()
+    desk.plugins.disable("recorder")
+    assert desk.records.create("ticket", {"subject": "fine"})["code"] is None
 
 
 @pytest.mark.parametrize("hook", ["before_validate", "before_save"])
@@ -210,12 +238,16 @@ def test_a_plugins_trigger_fires_the_rules_listening(desk: Workspace) -> None:
     desk.metadata.create({"kind": "automation", "name": "on_ping", "label": {"en": "Ping"},
                           "entity": "ticket", "trigger": {"on": "ping", "topic": "score"},
                           "mode": "sync",
-                          "actions": [{"type": "set_fields", "values": {"score": 7}}]})
+                          "actions": [{"type": "set_fields", "values": {"score": 7}},
+                                      {"type": "notify", "user": "owner",
+                                       "title": "ping on {{ payload.topic }}"}]})
     desk.metadata.publish()
-    ticket = desk.records.create("ticket", {"subject": "x"})
+    ann = desk.accounts.create_user("ann")
+    ticket = desk.records.create("ticket", {"subject": "x", "owner_id": ann.id})
     assert desk.automations.trigger("ping", "ticket", ticket["id"], {"topic": "other"}) is False
     assert desk.automations.trigger("ping", "ticket", ticket["id"], {"topic": "score"}) is True
     assert desk.records.get("ticket", ticket["id"])["score"] == 7
+    assert [n["title"] for n in desk.accounts.notifications(ann)["items"]] == ["ping on score"]
 
 
 def test_a_rule_on_a_trigger_nobody_offers_is_refused(desk: Workspace) -> None:

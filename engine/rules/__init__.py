@@ -17,7 +17,7 @@ from .functions import RuleFunction, builtin_functions
 from .python import Env, Evaluator, PythonCompiler
 from .syntax import RuleSyntaxError, parse, to_text
 from .tree import Node, TooDeep, is_var, normalize, operation
-from .types import BOOLEAN, FIELD_TYPES, Checker, RuleError, RuleType, Scope, fits
+from .types import BOOLEAN, Checker, RuleError, RuleType, Scope, fits, rule_type_of
 
 if TYPE_CHECKING:
     from ..entities import Entity
@@ -151,7 +151,7 @@ def bind_rules(entity: Entity, catalog: Catalog | None,
         except RuleError as exc:
             errors.append((f"/x-validations/{i}/assert", f"{exc.path or '/'}: {exc.message}"))
     for name, tree in entity.default_trees.items():
-        wanted = FIELD_TYPES.get(entity.fields[name].type.name)
+        wanted = rule_type_of(entity.fields[name].type)
         try:
             found = rules.checker().check(tree)
             if wanted is not None and not fits(found, wanted):

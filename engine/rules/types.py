@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..fieldtypes import INT64, text_problem
+from ..fieldtypes import INT64, FieldType, text_problem
 from .tree import MAX_DEPTH, MAX_NODES, Node, is_var, operation
 
 #: The largest number a rule may write: what a 64-bit integer column holds.
@@ -59,6 +59,16 @@ FIELD_TYPES = {
     "boolean": BOOLEAN, "date": DATE, "datetime": DATETIME,
     "multi_select": TEXT_LIST, "tags": TEXT_LIST, "json": ANY,
 }
+#: The rule types a plugin's field type may name (``FieldType.rule_type``).
+RULE_TYPES = {t.name: t for t in (NUMBER, TEXT, BOOLEAN, DATE, DATETIME)}
+
+
+def rule_type_of(field_type: FieldType) -> RuleType | None:
+    """What rules see a field type's values as: a built-in's by its name, a plugin's by
+    the rule type it declares; None when neither says."""
+    return FIELD_TYPES.get(field_type.name) or RULE_TYPES.get(field_type.rule_type or "")
+
+
 SYSTEM_FIELDS = {"id": TEXT, "version": NUMBER, "owner_id": TEXT, "created_at": DATETIME,
                  "created_by": TEXT, "updated_at": DATETIME, "updated_by": TEXT}
 USER_FIELDS = {"id": TEXT, "username": TEXT, "roles": TEXT_LIST, "teams": TEXT_LIST,
@@ -122,7 +132,7 @@ class Scope:
         if f is not None:
             if f.type.name == "formula":
                 return self.formula_types.get(name, ANY) if entity is self.entity else ANY
-            return FIELD_TYPES.get(f.type.name, ANY)
+            return rule_type_of(f.type) or ANY
         if name == "state" and "state" in entity.table.c:
             return TEXT  # the workflow's state
         return SYSTEM_FIELDS.get(name)

@@ -331,7 +331,7 @@ def _plugin_panels(ws: Any, ent: Entity, record: Mapping[str, Any], user: User
     """The panels the enabled plugins add to this record's view, each drawn as the user;
     a panel that fails says so in its place instead of failing the page."""
     panels = []
-    for answer in ws.plugins.call("blocks_record_panels", entity=ent):
+    for answer in ws.plugins.call("blocks_record_panels", ws=ws, entity=ent):
         for panel in answer:
             try:
                 body = Markup(panel.render(ws, ent, record, user))  # the plugin escapes

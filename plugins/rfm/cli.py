@@ -8,8 +8,6 @@ import datetime as dt
 import click
 
 from blockscrm.engine import BlocksError
-from blockscrm.platform.app import create_app
-from blockscrm.platform.extension import current_workspace
 
 from .run import recompute
 
@@ -24,16 +22,14 @@ def rfm() -> None:
               help="Score as of this UTC time instead of now (the window ends there).")
 def run(as_of: dt.datetime | None) -> None:
     """Recompute every customer's scores and segment now."""
+    from blockscrm.platform.cli import open_workspace  # the command line's own, loaded
+
     now = as_of or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    app = create_app()  # the configuration every other command reads
-    with app.app_context():
-        ws = current_workspace()
-    try:
-        outcome = recompute(ws, now)
-    except BlocksError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        ws.close()
+    with open_workspace() as ws:  # the configuration every other command reads
+        try:
+            outcome = recompute(ws, now)
+        except BlocksError as exc:
+            raise click.ClickException(str(exc)) from None
     for segment, customers in outcome.segments.items():
         click.echo(f"{segment:<20} {customers:>7}")
     click.echo(f"Updated {outcome.updated} customers.")
