@@ -1,13 +1,13 @@
 """The approval builder: what its page (``designer/approval.html``, ``static/approval.js``)
 needs beyond the editor's shell. Its steps and its submit, approve, reject and recall
 events run the same actions as automations, so it offers what the automation builder
-offers (:func:`~blockscrm.designer.automations.builder_context`)."""
+offers (:func:`~blockscrm.designer.contexts.builder_context`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .automations import builder_context
+from .contexts import builder_context
 from .editors import editor_context
 
 

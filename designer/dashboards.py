@@ -24,8 +24,8 @@ from blockscrm.platform.screens.dashboards import card_assets, card_body, comput
 from blockscrm.platform.screens.helpers import current_catalog, the_user
 
 from . import bp
+from .contexts import entity_fields, field_list_texts
 from .editors import editor_context
-from .views import entity_fields, field_list_texts
 
 
 @editor_context("dashboard")

@@ -17,6 +17,7 @@ from flask import render_template
 from blockscrm.platform.extension import current_workspace
 
 from . import bp
+from .contexts import entity_choices
 
 #: The kinds with an editor here (the entity's has its own routes, in ``entities``).
 EDITED = ("form", "view", "dashboard", "workflow", "automation", "approval")
@@ -30,12 +31,6 @@ def editor_context(kind: str) -> Callable[[Context], Context]:
         _contexts[kind] = function
         return function
     return register
-
-
-def entity_choices() -> list[dict[str, Any]]:
-    """Every entity a definition can be about, drafts included: ``{"name", "label"}``."""
-    return [{"name": d["name"], "label": d.get("label", {})}
-            for d in current_workspace().metadata.list("entity")]
 
 
 def _editor(kind: str, name: str | None) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from blockscrm.engine.workflows import CATEGORIES
 from blockscrm.platform.i18n import gettext
 
-from .automations import builder_context
+from .contexts import builder_context
 from .editors import editor_context
 
 #: The category a record is in until it is closed (won, lost or closed).

@@ -1,7 +1,7 @@
 /* The actions a rule takes, as the automation and approval builders edit them: an ordered
    list (added from a menu, moved by drag handle or by move up/down, removed), each action
    with the settings form of its type. The types and the JSON Schema of their settings come
-   from the engine's registry (designer/automations.py), so an action a plugin registers
+   from the engine's registry (designer/contexts.py), so an action a plugin registers
    gets a form too, drawn from its schema.
 
    Also here, because both builders use them: what the page was told of the workspace
