@@ -35,7 +35,7 @@ from .store import PluginRow, Publish, utcnow
 if TYPE_CHECKING:
     from .accounts import User
     from .entities import Entity
-    from .workspace import Workspace
+    from .workspace import Catalog, Workspace
 
 log = logging.getLogger(__name__)
 GROUP = "blockscrm.plugins"
@@ -387,12 +387,23 @@ class PluginService:
             raise Conflict(f"the plugin {name!r} cannot be disabled while the published "
                            f"definitions use what it adds ({uses}); change them first") from None
 
-    def call(self, hook: str, /, **kwargs: Any) -> list[Any]:
-        """Call ``hook`` on the plugins enabled here (see :func:`call_hook`); a ``conn``
-        among the arguments is the transaction the state is read in."""
+    def active(self, hook: str, catalog: Catalog) -> bool:
+        """Whether a plugin enabled in ``catalog`` implements ``hook``."""
+        if not self.implemented(hook):
+            return False
+        return any(plugin != BUILTINS for plugin, _, _ in implementations(
+            self.pm, hook, frozenset(n for n, s in catalog.plugins.items() if s.enabled)))
+
+    def call(self, hook: str, /, *, catalog: Catalog | None = None, **kwargs: Any
+             ) -> list[Any]:
+        """Call ``hook`` on the plugins enabled here (see :func:`call_hook`), as of
+        ``catalog`` when given (a write checked before its transaction), else as read in
+        the ``conn`` among the arguments, else now."""
         if not self.implemented(hook):
             return []
-        return call_hook(self.pm, hook, self.enabled(kwargs.get("conn")), **kwargs)
+        states = catalog.plugins if catalog is not None else self.states(kwargs.get("conn"))
+        enabled = frozenset(n for n, s in states.items() if s.enabled)
+        return call_hook(self.pm, hook, enabled, **kwargs)
 
     def after_commit(self, entity: Entity, action: str, record: Mapping[str, Any],
                      previous: Mapping[str, Any] | None, conn: sa.Connection) -> None:

@@ -163,8 +163,10 @@ class RecordService:
         # The checks that need no database run before the write transaction: on SQLite it
         # holds the one write lock, which the other web workers then wait for.
         seen = self.ws.known_catalog()
+        # (not when a plugin fills values before validation: it acts on the state it reads)
         early = self._new_record(seen, entity, values, user, actor) \
-            if entity in seen.entities else None
+            if entity in seen.entities \
+            and not self.ws.plugins.active("blocks_before_validate", seen) else None
         with self.ws.transaction() as conn:
             catalog = self.ws.catalog(conn)
             ent, grant, clean, stored, errors = early if early and catalog is seen \
@@ -310,7 +312,8 @@ class RecordService:
         before = {f.name: current[f.name] for f in ent.stored_fields
                   if current[f.name] is not None}
         merged = {**before, **{k: v for k, v in changes.items() if k not in READ_ONLY_KEYS}}
-        merged = dict(self._plugin_values(ent, merged, before, user, record_id))
+        merged = dict(self._plugin_values(self.ws.catalog(conn), ent, merged, before, user,
+                                          record_id))
         clean, stored, errors = self._prepare(ent, merged, existing=True, actor=actor,
                                               user=user)
         diff = {k: [before.get(k), clean.get(k)] for k in set(before) | set(clean)
@@ -402,15 +405,17 @@ class RecordService:
         grant.require("create")
         self._refuse_input(grant, values, user)
         if isinstance(values, Mapping):
-            values = self._plugin_values(ent, values, None, user, None)
+            values = self._plugin_values(catalog, ent, values, None, user, None)
         clean, stored, errors = self._prepare(ent, values, actor=actor, user=user)
         return ent, grant, clean, stored, errors
 
-    def _plugin_values(self, ent: Entity, values: Mapping[str, Any],
+    def _plugin_values(self, catalog: Catalog, ent: Entity, values: Mapping[str, Any],
                        previous: Mapping[str, Any] | None, user: User | None,
                        record_id: str | None) -> Mapping[str, Any]:
-        """The values with what the enabled plugins set before validation merged in."""
-        answers = self.ws.plugins.call("blocks_before_validate", ws=self.ws, entity=ent,
+        """The values with what the plugins enabled in ``catalog`` set before validation
+        merged in (a create checks them before its transaction, with the catalog it has)."""
+        answers = self.ws.plugins.call("blocks_before_validate", catalog=catalog,
+                                       ws=self.ws, entity=ent,
                                        values=values, previous=previous,
                                        record_id=record_id, user=user)
         return {**values, **{k: v for a in answers for k, v in a.items()}} if answers \
