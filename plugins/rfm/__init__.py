@@ -7,23 +7,21 @@ default); see :mod:`.settings`. Each run scores every customer 1-5 on recency, f
 and monetary value by quintiles and stores the three scores, their code (``"545"``) and
 a segment on the customer (:mod:`.scoring` has the segment table, :mod:`.run` the run).
 
-It runs at the times its settings name, from ``blocks worker``'s ticks, and on demand with
-``blocks rfm run`` or ``POST /api/v1/plugins/rfm/run`` (admins).
+It runs at the times its settings name (its schedule's cron is the workspace's own),
+from ``blocks worker``'s ticks, and on demand with ``blocks rfm run`` or
+``POST /api/v1/plugins/rfm/run`` (admins). Settings that do not fit the workspace's
+entities are refused when the plugin is enabled or its settings change.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from blockscrm.engine import PluginInfo, Schedule, Workspace, hookimpl
 
 from .run import recompute
 from .settings import NAME, SCHEMA, Settings
-
-#: How often the engine asks whether the workspace's own schedule is due: the hook names
-#: one cron for every workspace, while each workspace sets its own.
-POLL = "* * * * *"
 
 
 @hookimpl
@@ -36,15 +34,13 @@ def blocks_plugin_info() -> PluginInfo:
 
 
 @hookimpl
-def blocks_schedules() -> list[Schedule]:
-    return [Schedule("recompute", POLL, recompute_when_due)]
+def blocks_check_settings(ws: Workspace, settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return Settings.read(settings).problems(ws)
 
 
-def recompute_when_due(ws: Workspace, now: dt.datetime) -> None:
-    """Recompute when the workspace's schedule names a time in the minute up to ``now``
-    (the engine runs this once a minute)."""
-    if Settings.of(ws).due(now, within=dt.timedelta(minutes=1)):
-        recompute(ws, now)
+@hookimpl
+def blocks_schedules(ws: Workspace) -> list[Schedule]:
+    return [Schedule("recompute", Settings.of(ws).schedule, recompute)]
 
 
 @hookimpl
@@ -58,4 +54,4 @@ def blocks_cli_commands() -> list[Any]:
 def blocks_api_routes() -> Any:
     from .api import routes
 
-    return routes()
+    return routes

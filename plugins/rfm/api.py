@@ -13,20 +13,18 @@ from blockscrm.platform.extension import current_workspace
 
 from .run import recompute
 
+#: One blueprint for every app of the process (the platform mounts it inside its own).
+routes = Blueprint("rfm", __name__)
 
-def routes() -> Blueprint:
-    """A new blueprint each time: every app the platform builds mounts its own."""
-    bp = Blueprint("rfm", __name__)
 
-    @bp.before_request
-    def admins_only() -> None:
-        user = current_user()
-        if user is None or not user.is_admin:
-            raise PermissionDenied("only an admin may recompute the RFM scores")
+@routes.before_request
+def admins_only() -> None:
+    user = current_user()
+    if user is None or not user.is_admin:
+        raise PermissionDenied("only an admin may recompute the RFM scores")
 
-    @bp.post("/run")
-    def run() -> Response:
-        outcome = recompute(current_workspace(), dt.datetime.now(dt.UTC).replace(tzinfo=None))
-        return jsonify({"segments": outcome.segments, "updated": outcome.updated})
 
-    return bp
+@routes.post("/run")
+def run() -> Response:
+    outcome = recompute(current_workspace(), dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    return jsonify({"segments": outcome.segments, "updated": outcome.updated})

@@ -1,10 +1,12 @@
-"""The rfm plugin's settings: their JSON Schema (checked when a workspace enables the
-plugin) and, at each run, their check against the entities the workspace has published,
-which the schema cannot know: a run never starts on a field that does not exist."""
+"""The rfm plugin's settings: their JSON Schema and their check against the entities the
+workspace has published, which the schema cannot know. Both run when a workspace enables
+the plugin or changes its settings (``blocks_check_settings``), which refuses settings
+that do not fit; the check runs again at each run, since the entities may change after
+the plugin was enabled: a run never starts on a field that does not exist."""
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -78,7 +80,11 @@ class Settings:
 
         :raises NotFound: the plugin is not enabled in this workspace.
         """
-        stored = ws.plugins.settings(NAME)
+        return cls.read(ws.plugins.settings(NAME))
+
+    @classmethod
+    def read(cls, stored: Mapping[str, Any]) -> Settings:
+        """Settings that passed the schema, with its defaults for what they leave out."""
         return cls(**{f.name: stored[f.name] for f in fields(cls) if f.name in stored})
 
     @property
@@ -87,25 +93,13 @@ class Settings:
         return (self.recency_field, self.frequency_field, self.monetary_field,
                 self.code_field, self.segment_field)
 
-    def due(self, now: dt.datetime, *, within: dt.timedelta) -> bool:
-        """Whether the schedule names a time in the span ``within`` up to ``now``.
-
-        :raises DefinitionError: the schedule is not a cron expression.
-        """
-        if not croniter.is_valid(self.schedule):
-            raise DefinitionError([_bad_schedule(self.schedule)])
-        last = croniter(self.schedule, now + dt.timedelta(seconds=1)).get_prev(dt.datetime)
-        return now - last < within
-
-    def check(self, ws: Workspace) -> None:
-        """Check the settings against the published entities.
-
-        :raises DefinitionError: every problem, keyed by the setting (``/order_amount_field``).
-        """
+    def problems(self, ws: Workspace) -> list[tuple[str, str]]:
+        """What does not fit the published entities, each problem keyed by its setting
+        (``/order_amount_field``)."""
         entities = ws.catalog().entities
         problems: list[tuple[str, str]] = []
         if not croniter.is_valid(self.schedule):
-            problems.append(_bad_schedule(self.schedule))
+            problems.append(("/schedule", f"{self.schedule!r} is not a cron expression"))
         customer = entities.get(self.customer_entity)
         order = entities.get(self.order_entity)
         for key, entity in (("customer_entity", customer), ("order_entity", order)):
@@ -115,13 +109,17 @@ class Settings:
             problems += _order_problems(self, order) or _filter_problems(self, ws)
         if customer is not None:
             problems += _customer_problems(self, customer)
+        return problems
+
+    def check(self, ws: Workspace) -> None:
+        """Check the settings against the published entities, as they are now.
+
+        :raises DefinitionError: every problem, keyed by the setting (``/order_amount_field``).
+        """
+        problems = self.problems(ws)
         if problems:
             raise DefinitionError(problems, "The settings of the plugin rfm do not fit this "
                                   "workspace: " + "; ".join(f"{k}: {m}" for k, m in problems))
-
-
-def _bad_schedule(schedule: str) -> tuple[str, str]:
-    return "/schedule", f"{schedule!r} is not a cron expression"
 
 
 def _missing(setting: str, entity: Entity, name: str) -> tuple[str, str]:

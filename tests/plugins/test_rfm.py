@@ -1,7 +1,8 @@
-"""The rfm plugin: customers scored from a few hundred generated orders, at the time its
-settings name (the tick's time injected), on demand from the command line and the API,
-written only where something changed, and refused with the setting named when the
-settings do not fit the workspace."""
+"""The rfm plugin: customers scored from a few hundred generated orders, at exactly the
+times its settings' cron names (the tick's time injected), on demand from the command line
+and the API, written only where something changed; settings that do not fit the workspace
+refused when enabled, with the setting named, and a run refused when the entities changed
+since."""
 
 from __future__ import annotations
 
@@ -141,6 +142,30 @@ def test_only_the_scheduled_time_runs_it_and_a_second_run_changes_nothing(
     assert unchanged == {**versions, ids["champion"]: versions[ids["champion"]] + 2}
 
 
+def test_the_schedule_is_the_workspaces_cron_exactly(
+        shop: tuple[Workspace, dict[str, str]]) -> None:
+    """Mondays at 04:15: the engine runs the schedule at that minute only (2026-01-05 is a
+    Monday); any other tick, the minute before or after, the next day, runs nothing."""
+    ws, ids = shop
+    ws.plugins.enable("rfm", {**SETTINGS, "schedule": "15 4 * * 1"})
+    assert [s.cron for s in rfm.blocks_schedules(ws)] == ["15 4 * * 1"]
+    monday = dt.datetime(2026, 1, 5, 4, 15)
+
+    def ran(at: dt.datetime) -> bool:
+        ws.records.update("customer", ids["champion"], {"rfm_segment": None})
+        ws.automations.tick(at)
+        return scores(ws, ids["champion"])[4] == "champions"
+
+    assert not ran(monday - dt.timedelta(hours=2))  # the first tick: nothing is due yet
+    assert not ran(NIGHT)  # the other settings' time
+    assert not ran(monday - dt.timedelta(minutes=1))
+    assert ran(monday)
+    assert not ran(monday + dt.timedelta(minutes=1))
+    assert not ran(monday + dt.timedelta(days=1))
+    assert not ran(monday + dt.timedelta(days=7, minutes=-1))
+    assert ran(monday + dt.timedelta(days=7, seconds=30))
+
+
 def test_a_disabled_plugin_writes_nothing(shop: tuple[Workspace, dict[str, str]]) -> None:
     ws, ids = shop
     ws.plugins.enable("rfm", SETTINGS)
@@ -161,15 +186,38 @@ def test_a_disabled_plugin_writes_nothing(shop: tuple[Workspace, dict[str, str]]
     ({"customer_entity": "client"}, "/customer_entity", "no entity 'client'"),
     ({"schedule": "61 * * * *"}, "/schedule", "not a cron expression"),
 ])
-def test_settings_that_do_not_fit_the_entities_are_named(
+def test_settings_that_do_not_fit_the_entities_are_refused_when_enabled(
         shop: tuple[Workspace, dict[str, str]], change: dict[str, str], pointer: str,
         says: str) -> None:
     ws, _ = shop
-    ws.plugins.enable("rfm", {**SETTINGS, **change})
     with pytest.raises(DefinitionError) as refused:
-        recompute(ws, NIGHT)
+        ws.plugins.enable("rfm", {**SETTINGS, **change})
     assert says in " ".join(refused.value.errors[pointer])
     assert "rfm" in str(refused.value)
+    assert "rfm" not in ws.plugins.enabled()
+
+    ws.plugins.enable("rfm", SETTINGS)
+    with pytest.raises(DefinitionError) as changed:  # a change of settings, the same
+        ws.plugins.enable("rfm", {**SETTINGS, **change})
+    assert pointer in changed.value.errors
+    assert ws.plugins.settings("rfm") == SETTINGS
+
+
+def test_a_run_refuses_entities_changed_after_enabling(
+        shop: tuple[Workspace, dict[str, str]]) -> None:
+    ws, ids = shop
+    ws.plugins.enable("rfm", SETTINGS)
+    customer = dict(ws.metadata.get("entity", "customer"))
+    customer["properties"] = {k: v for k, v in customer["properties"].items()
+                              if k != "rfm_code"}
+    ws.metadata.replace("entity", "customer", customer)
+    ws.metadata.publish(confirm=True)
+    with pytest.raises(DefinitionError) as refused:
+        recompute(ws, NIGHT)
+    assert "customer has no field 'rfm_code'" in refused.value.errors["/code_field"][0]
+    ws.automations.tick(NIGHT - dt.timedelta(minutes=1))
+    ws.automations.tick(NIGHT)  # logged, not raised: the worker goes on
+    assert ws.records.get("customer", ids["champion"])["rfm_segment"] is None
 
 
 def test_the_settings_schema_is_checked_when_enabled(workspace: Workspace) -> None:
