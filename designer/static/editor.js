@@ -49,6 +49,8 @@ const BlocksEditor = (() => {
    *                    undo and redo); focus is put back by data-key afterwards
    * options.ready(ed, schema)  once loaded, before the first render (load what it needs)
    * options.targetOf(pointer)  the element a problem goes to, before the data-pointer search
+   * options.changed(ed)  after every edit, undo and redo (the document is ed.state by then;
+   *                    a structural change and an undo or redo have redrawn it)
    */
   function open(options) {
     const {root, kind} = options;
@@ -67,16 +69,15 @@ const BlocksEditor = (() => {
 
       /** Change the document and keep the new state (what is shown is up to date). */
       edit(change) {
-        change(ed.state);
-        copies.splice(at + 1, Infinity, JSON.stringify(ed.state));
-        at = copies.length - 1;
-        refresh();
+        keep(change);
+        options.changed?.(ed);
       },
 
       /** Change the document's structure and show it again, focusing `focus` (a data-key). */
       rebuild(change, focus) {
-        ed.edit(change);
+        keep(change);
         ed.render(focus);
+        options.changed?.(ed);
       },
 
       /** Show the state again; the element with data-key `focus` (else the one focused
@@ -127,6 +128,14 @@ const BlocksEditor = (() => {
       save,
     };
 
+    /** Change the document and keep the new state for undo and redo. */
+    function keep(change) {
+      change(ed.state);
+      copies.splice(at + 1, Infinity, JSON.stringify(ed.state));
+      at = copies.length - 1;
+      refresh();
+    }
+
     /** The element that says it shows `pointer`, or the nearest one above it. */
     function nearest(pointer) {
       for (let p = pointer; p.startsWith("/") && p.length > 1; p = p.slice(0, p.lastIndexOf("/"))) {
@@ -157,6 +166,7 @@ const BlocksEditor = (() => {
       ed.state = JSON.parse(copies[at]);
       ed.say("");  // what the bar said was of the state left behind
       ed.render();
+      options.changed?.(ed);
     }
 
     async function save() {

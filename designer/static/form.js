@@ -39,13 +39,14 @@
         input.maxLength = schema.$defs.label.additionalProperties.maxLength;
       }
       wire();
+      schedulePreview();
     },
     render,
+    changed: schedulePreview,
   });
 
-  /** Edit the document (redraw: rebuild) and show the preview again. */
-  const edit = change => { ed.edit(change); schedulePreview(); };
-  const rebuild = (change, focus) => ed.rebuild(change, focus);  // render() schedules it
+  const edit = change => ed.edit(change);
+  const rebuild = (change, focus) => ed.rebuild(change, focus);
 
   // --- the document's sections ---------------------------------------------------------
 
@@ -211,7 +212,6 @@
           d.tabs.splice(event.newIndex, 0, ...d.tabs.splice(event.oldIndex, 1));
         })});
     }
-    schedulePreview();
   }
 
   function renderPalette(doc) {

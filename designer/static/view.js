@@ -18,14 +18,14 @@
   const ed = BlocksEditor.open({
     root, kind: "view", name: root.dataset.name || null,
     blank: () => ({kind: "view", name: "", label: {}, entity: "", columns: []}),
-    ready: wire,
+    ready() {
+      wire();
+      schedulePreview();
+    },
     render,
+    changed: schedulePreview,
   });
-  /** An edit that needs no redraw; the preview follows. */
-  const edit = change => {
-    ed.edit(change);
-    schedulePreview();
-  };
+  const edit = change => ed.edit(change);
   const rebuild = (change, focus) => ed.rebuild(change, focus);
 
   /** Set `key` of `holder` to `value`, or drop it when `value` is empty. */
@@ -57,7 +57,6 @@
       fields: own, keys: doc.sort || [], key: "sort", max: 5, pointer: "/sort",
       onChange: (keys, focus) => rebuild(d => setOrDrop(d, "sort", keys), focus)}));
     root.querySelector("[data-kanban]").replaceChildren(...kanban(doc, own));
-    schedulePreview();
   }
 
   /** The board's settings: one column per state or select option, the fields on each
