@@ -63,6 +63,9 @@ const BlocksEditor = (() => {
     let etag = null;   // the revision last loaded or saved
     let saved = null;  // the document's JSON as last loaded or saved
     let pendingFocus = null;  // the data-key render() is to focus, until it is drawn
+    // Where each of ed.problems was first placed: the data-pointer it went to, "own" for
+    // options.targetOf's place, null for the list on top.
+    let anchors = {problems: null, at: new Map()};
 
     const ed = {
       kind, root, name: options.name || null, state: null, problems: {}, schema: null,
@@ -106,14 +109,19 @@ const BlocksEditor = (() => {
         return ed.state !== null && JSON.stringify(ed.state) !== saved;
       },
 
-      /** Put each problem next to what it concerns; those with no place go on top. */
+      /** Put each problem next to what it concerns; those with no place go on top. A
+          problem placed before stays where it was placed, or goes once that is gone (a
+          structural change, undo or redo took it away): it is not moved up to a parent. */
       placeProblems() {
         for (const old of root.querySelectorAll(".field-error[data-problem]")) old.remove();
+        if (anchors.problems !== ed.problems) anchors = {problems: ed.problems, at: new Map()};
         const unplaced = [];
         for (const [pointer, messages] of Object.entries(ed.problems)) {
           const text = [].concat(messages).join(" ");
-          const target = options.targetOf?.(pointer) || nearest(pointer);
-          if (target) {
+          const target = place(pointer);
+          if (target === undefined) {
+            delete ed.problems[pointer];
+          } else if (target) {
             (target.querySelector(":scope > [data-notes]") || target).append(
               el("p", {class: "field-error", "data-problem": pointer}, text));
           } else {
@@ -134,6 +142,21 @@ const BlocksEditor = (() => {
       copies.splice(at + 1, Infinity, JSON.stringify(ed.state));
       at = copies.length - 1;
       refresh();
+    }
+
+    /** Where the problem at `pointer` goes: an element, null for the list on top, or
+        undefined when the place it was first given is gone. */
+    function place(pointer) {
+      const own = options.targetOf?.(pointer);
+      if (!anchors.at.has(pointer)) {
+        const target = own || nearest(pointer);
+        anchors.at.set(pointer, own ? "own" : target?.dataset.pointer ?? null);
+        return target;
+      }
+      const anchor = anchors.at.get(pointer);
+      if (anchor === null) return null;
+      return (anchor === "own" ? own
+        : root.querySelector(`[data-pointer="${CSS.escape(anchor)}"]`)) || undefined;
     }
 
     /** The element that says it shows `pointer`, or the nearest one above it. */
