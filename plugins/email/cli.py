@@ -12,8 +12,6 @@ from email.message import EmailMessage
 import click
 
 from blockscrm.engine import BlocksError
-from blockscrm.platform.app import create_app
-from blockscrm.platform.extension import current_workspace
 
 from .smtp import address, describe, session
 
@@ -28,16 +26,14 @@ def email() -> None:
 def test_connection(to: str | None) -> None:
     """Connect to the SMTP server of this workspace's email settings (STARTTLS and login
     as they say), and with --to send a test message."""
-    app = create_app()  # the configuration every other `blocks` command reads
-    with app.app_context():
-        ws = current_workspace()
-    try:
-        settings = ws.plugins.settings("email")
-    except BlocksError as exc:
-        raise click.ClickException(f"{exc.message} (blocks plugin enable email "
-                                   "--settings '{\"host\": …, \"from\": …}')") from None
-    finally:
-        ws.close()
+    from blockscrm.platform.cli import open_workspace  # the command line's own, loaded
+
+    with open_workspace() as ws:  # the configuration every other `blocks` command reads
+        try:
+            settings = ws.plugins.settings("email")
+        except BlocksError as exc:
+            raise click.ClickException(f"{exc.message} (blocks plugin enable email "
+                                       "--settings '{\"host\": …, \"from\": …}')") from None
     try:
         with session(settings, lambda step: click.echo(f"ok: {step}")) as smtp:
             if to:
