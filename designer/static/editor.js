@@ -63,6 +63,7 @@ const BlocksEditor = (() => {
     let etag = null;   // the revision last loaded or saved
     let saved = null;  // the document's JSON as last loaded or saved
     let pendingFocus = null;  // the data-key render() is to focus, until it is drawn
+    let saidSaved = false;    // whether the bar says the last save's outcome
     // Where each of ed.problems was first placed: the data-pointer it went to, "own" for
     // options.targetOf's place, null for the list on top.
     let anchors = {problems: null, at: new Map()};
@@ -102,6 +103,7 @@ const BlocksEditor = (() => {
       say(text, failed = false, ...more) {
         status.replaceChildren(text, ...more);
         status.classList.toggle("error", failed);
+        saidSaved = false;
       },
 
       /** Whether the document differs from what was last loaded or saved. */
@@ -138,6 +140,7 @@ const BlocksEditor = (() => {
 
     /** Change the document and keep the new state for undo and redo. */
     function keep(change) {
+      if (saidSaved) ed.say("");  // "Saved as a draft" is of the state left behind
       change(ed.state);
       copies.splice(at + 1, Infinity, JSON.stringify(ed.state));
       at = copies.length - 1;
@@ -210,6 +213,7 @@ const BlocksEditor = (() => {
                           texts.review);
         if (await showPublishProblems()) ed.say(texts.saved_with_problems, true, " ", review);
         else ed.say(texts.saved, false, " ", review);
+        saidSaved = true;
         root.dispatchEvent(new CustomEvent("blocks:saved", {detail: ed}));
       } catch (error) {
         ed.problems = error.problem?.errors || {};

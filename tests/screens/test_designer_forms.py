@@ -234,6 +234,8 @@ def test_a_problem_on_its_section_keyboard_moves_undo_and_a_tablet(
     # then the tabs swap places and notes moves into Main's section.
     _press(browser, "section-0-1:remove")
     assert len(browser.find_elements(By.CSS_SELECTOR, "[data-section]")) == 2
+    # Its error goes with it, rather than up onto its tab.
+    assert not browser.find_elements(By.CSS_SELECTOR, ".field-error[data-problem]")
     _press(browser, "section-1-0:up")
     assert [s.get_attribute("data-section") for s in browser.find_elements(
         By.CSS_SELECTOR, "[data-section]")] == ["0:0", "0:1"]
@@ -261,6 +263,11 @@ def test_a_problem_on_its_section_keyboard_moves_undo_and_a_tablet(
     assert "rules" not in saved
     _until(browser, lambda b: _panels(b, "[data-preview]") == [
         ["amount", "notes"], ["stage", "title"]])
+    # The next edit is not saved, so the bar stops saying it is; undone, it is again.
+    _press(browser, "field:amount:down")
+    assert browser.find_element(By.CSS_SELECTOR, "[data-status]").text == ""
+    browser.switch_to.active_element.send_keys(Keys.CONTROL, "z")
+    _until(browser, lambda b: _sections(b) == [["amount", "notes"], ["stage", "title"]])
 
     browser.set_window_size(768, 1024)  # a tablet: palette, layout, then the preview
     browser.execute_script("window.scrollTo(0, 0)")
