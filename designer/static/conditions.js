@@ -208,14 +208,13 @@ const BlocksConditions = (() => {
     let model = group();
     let specs = new Map();
     let vocab = null;
-    let showing = "rows";
+    let chosen = null;  // the tab the user pressed, which start() keeps
 
-    const tab = (name, text) => button(text, `${key}:tab-${name}`, () => show(name),
+    const tab = (name, text) => button(text, `${key}:tab-${name}`, () => show(chosen = name),
                                        {role: "tab", "data-tab": name});
     tabs.append(tab("rows", texts.builder), tab("text", texts.text));
 
     function show(name) {
-      showing = name;
       rowsPane.hidden = name !== "rows";
       textPane.hidden = name !== "text";
       for (const t of tabs.children) {
@@ -386,12 +385,15 @@ const BlocksConditions = (() => {
       queueMicrotask(() => input.after(list));
     }
 
+    /** The tab start() shows once it knows the rule: `name`, unless one was pressed. */
+    const settle = name => show(chosen ?? name);
+
     async function start() {
       try {
         vocab = await vocabulary(entity, unsaved);
       } catch (error) {
         rowsPane.replaceChildren(el("p", {class: "muted"}, texts.no_fields));
-        show("text");
+        settle("text");
         textArea.value = ruleText(options.value);
         return;
       }
@@ -399,7 +401,7 @@ const BlocksConditions = (() => {
       const value = options.value;
       if (value === undefined || value === null || value === "") {
         drawRows();
-        return show("rows");
+        return settle("rows");
       }
       textArea.value = ruleText(value);
       try {
@@ -408,11 +410,11 @@ const BlocksConditions = (() => {
         const rows = fromTree(answer.tree, specs);
         if (rows) model = rows;
         drawRows(!rows);
-        show(rows ? "rows" : "text");
+        settle(rows ? "rows" : "text");
       } catch (error) {
         fail(ruleError(error));
         drawRows(true);
-        show("text");
+        settle("text");
       }
     }
 
