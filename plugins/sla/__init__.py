@@ -8,7 +8,9 @@ plugin writes. When a record is created or its priority changes, its due times a
 on it; pauses move them later (:mod:`.timers`, with the plugin's own table in
 :mod:`.store`). Every minute a schedule finds the records past their warning or due
 moment, sets their SLA status and fires the ``sla`` trigger (:mod:`.escalation`), which
-automations listen to for escalations.
+automations listen to for escalations. Settings naming an entity, field or state the
+workspace does not have, or business hours closing before they open, are refused when the
+plugin is enabled or its settings change (:func:`.settings.problems`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from blockscrm.engine import Entity, PluginInfo, Schedule, Workspace, hookimpl
 from blockscrm.engine.automations import TriggerType
 
 from . import clock, escalation, timers
-from .settings import NAME, policies, schema
+from .settings import NAME, policies, problems, schema
 
 
 @hookimpl
@@ -32,6 +34,11 @@ def blocks_plugin_info() -> PluginInfo:
                       description="Due times for the first response and the resolution of "
                                   "records by priority, in business hours; warnings and "
                                   "breaches fire automations.")
+
+
+@hookimpl
+def blocks_check_settings(ws: Workspace, settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return problems(ws, settings)
 
 
 @hookimpl

@@ -1,5 +1,8 @@
 """The sla plugin's settings: a list of policies, each for one entity, as a JSON Schema
-(checked when a workspace enables the plugin) and as the :class:`Policy` the timers read.
+and as the :class:`Policy` the timers read. When a workspace enables the plugin or changes
+its settings, :func:`problems` also checks them against what the schema cannot know: the
+entities, fields and workflow states they name, and the business hours' opening before
+their closing.
 
 A policy names the entity's priority field and, per priority, how long the first
 response and the resolution may take in working time; the business hours, holidays and
@@ -19,7 +22,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import sqlalchemy as sa
 
-from blockscrm.engine import Workspace
+from blockscrm.engine import Entity, Workspace
 
 from .business_time import WEEKDAYS, BusinessHours
 
@@ -160,3 +163,63 @@ def _business_hours(spec: Mapping[str, Any] | None, holidays: Any) -> BusinessHo
 def _clock_minutes(text: str) -> int:
     hours, minutes = text.split(":")
     return int(hours) * 60 + int(minutes)
+
+
+def problems(ws: Workspace, settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What in schema-valid settings does not fit the workspace's published entities, each
+    problem by the JSON Pointer of its setting (``/policies/0/fields/status``)."""
+    found: list[tuple[str, str]] = []
+    entities = ws.catalog().entities
+    timed: set[str] = set()
+    for i, document in enumerate(settings.get("policies", [])):
+        where = f"/policies/{i}"
+        hours = document.get("business_hours")
+        if hours is not None and _clock_minutes(hours["opens"]) >= \
+                _clock_minutes(hours["closes"]):
+            found.append((f"{where}/business_hours/closes",
+                          f"the day closes at {hours['closes']}, not after it opens "
+                          f"({hours['opens']})"))
+        entity = entities.get(document["entity"])
+        if entity is None:
+            found.append((f"{where}/entity", f"there is no entity {document['entity']!r}"))
+            continue
+        if entity.name in timed:
+            found.append((f"{where}/entity", f"another policy times {entity.name} already"))
+        timed.add(entity.name)
+        found += [(f"{where}{pointer}", message)
+                  for pointer, message in _policy_problems(entity, document)]
+    return found
+
+
+def _policy_problems(entity: Entity, document: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The fields and states a policy names that ``entity`` does not have."""
+    found: list[tuple[str, str]] = []
+
+    def field(pointer: str, name: str, *, moment: bool = False) -> None:
+        got = entity.fields.get(name)
+        if got is None:
+            found.append((pointer, f"{entity.name} has no field {name!r}"))
+        elif moment and got.value_schema.get("format") != "date-time":
+            found.append((pointer, f"{name!r} is not a date-time field"))
+
+    field("/priority_field", document["priority_field"])
+    for key, name in document["fields"].items():
+        field(f"/fields/{key}", name, moment=key.endswith("_due"))
+    status = entity.fields.get(document["fields"].get("status", ""))
+    options = status.value_schema.get("enum") if status is not None else None
+    lacking = sorted({"ok", "warning", "breached"} - set(options)) if options else []
+    if lacking:
+        found.append(("/fields/status", f"{document['fields']['status']!r} lacks the options "
+                                        f"{', '.join(lacking)}"))
+    marker = document.get("first_response", {})
+    if "field" in marker:
+        field("/first_response/field", marker["field"])
+    states = set(entity.workflow.states) if entity.workflow is not None else set()
+    named = [(f"/{key}/{j}", state) for key in ("paused_states", "resolved_states")
+             for j, state in enumerate(document.get(key, []))]
+    if "leaves_state" in marker:
+        named.append(("/first_response/leaves_state", marker["leaves_state"]))
+    found += [(pointer, f"{entity.name}'s workflow has no state {state!r}"
+               if entity.workflow is not None else f"{entity.name} has no workflow")
+              for pointer, state in named if state not in states]
+    return found

@@ -2,7 +2,9 @@
 outside the hours, the days the clocks change), then its timers in a workspace with a
 ticket entity whose workflow has a paused state, at injected times: the warning and the
 breach set the status and fire the escalation rule once each, a pause stops the clock,
-a resolution in time leaves the status ok, and a disabled plugin does nothing."""
+a resolution in time leaves the status ok, and a disabled plugin does nothing; settings
+naming what the workspace does not have (or closing before they open) are refused when
+enabled, the setting named."""
 
 from __future__ import annotations
 
@@ -328,3 +330,37 @@ def test_settings_are_checked(desk: Workspace) -> None:
         desk.plugins.enable("sla", {"policies": [bad]})
     assert set(refused.value.errors) == {"/policies/0/business_hours/time_zone",
                                          "/policies/0/business_hours/closes"}
+
+
+@pytest.mark.parametrize(("change", "pointer", "says"), [
+    ({"business_hours": {**POLICY["business_hours"], "opens": "17:00", "closes": "09:00"}},
+     "/policies/0/business_hours/closes", "not after it opens"),
+    ({"entity": "case"}, "/policies/0/entity", "no entity 'case'"),
+    ({"priority_field": "urgency"}, "/policies/0/priority_field", "no field 'urgency'"),
+    ({"fields": {**POLICY["fields"], "resolution_due": "resolve_by"}},
+     "/policies/0/fields/resolution_due", "no field 'resolve_by'"),
+    ({"fields": {**POLICY["fields"], "resolution_due": "subject"}},
+     "/policies/0/fields/resolution_due", "not a date-time field"),
+    ({"fields": {**POLICY["fields"], "status": "priority"}}, "/policies/0/fields/status",
+     "lacks the options breached, ok, warning"),
+    ({"first_response": {"field": "answered_at"}}, "/policies/0/first_response/field",
+     "no field 'answered_at'"),
+    ({"first_response": {"leaves_state": "fresh"}},
+     "/policies/0/first_response/leaves_state", "no state 'fresh'"),
+    ({"paused_states": ["waiting_on_customer", "on_hold"]}, "/policies/0/paused_states/1",
+     "no state 'on_hold'"),
+])
+def test_settings_that_do_not_fit_the_workspace_are_refused_when_enabled(
+        desk: Workspace, change: dict[str, Any], pointer: str, says: str) -> None:
+    with pytest.raises(DefinitionError) as refused:
+        desk.plugins.enable("sla", {"policies": [{**POLICY, **change}]})
+    assert list(refused.value.errors) == [pointer]
+    assert says in refused.value.errors[pointer][0]
+    assert "sla" in str(refused.value)
+    assert desk.plugins.settings("sla") == {"policies": [POLICY]}  # the ones it had
+
+
+def test_a_second_policy_for_one_entity_is_refused(desk: Workspace) -> None:
+    with pytest.raises(DefinitionError) as refused:
+        desk.plugins.enable("sla", {"policies": [POLICY, POLICY]})
+    assert set(refused.value.errors) == {"/policies/1/entity"}
