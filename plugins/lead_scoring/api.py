@@ -16,22 +16,20 @@ from .settings import settings_of
 MOST = 1000
 
 
-def routes() -> Blueprint:
-    """A new blueprint each time: every app the platform builds mounts its own."""
-    bp = Blueprint("lead_scoring", __name__)
+#: One blueprint for every app of the process (the platform mounts it inside its own).
+routes = Blueprint("lead_scoring", __name__)
 
-    @bp.get("/history/<entity>/<record_id>")
-    def history(entity: str, record_id: str) -> Response:
-        ws = current_workspace()
-        settings = settings_of(ws.catalog())
-        if settings is None or settings["entity"] != entity:
-            raise NotFound(f"{entity!r} records are not scored")
-        record = ws.records.get(entity, record_id, user=current_user())
-        if settings["score_field"] not in record:
-            raise PermissionDenied("the score is hidden from you")
-        limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), MOST)
-        return jsonify({"entity": entity, "id": record_id,
-                        "score": record[settings["score_field"]],
-                        "history": changes(ws, entity, record_id, limit=limit)})
 
-    return bp
+@routes.get("/history/<entity>/<record_id>")
+def history(entity: str, record_id: str) -> Response:
+    ws = current_workspace()
+    settings = settings_of(ws.catalog())
+    if settings is None or settings["entity"] != entity:
+        raise NotFound(f"{entity!r} records are not scored")
+    record = ws.records.get(entity, record_id, user=current_user())
+    if settings["score_field"] not in record:
+        raise PermissionDenied("the score is hidden from you")
+    limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), MOST)
+    return jsonify({"entity": entity, "id": record_id,
+                    "score": record[settings["score_field"]],
+                    "history": changes(ws, entity, record_id, limit=limit)})

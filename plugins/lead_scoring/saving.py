@@ -2,34 +2,34 @@
 changes it, and its history row lands in the same transaction.
 
 - A scored record's write: ``blocks_before_validate`` sets its score among the values
-  (:func:`score_to_set`); ``blocks_before_save`` checks it on the validated record, whose
-  id it now knows, and keeps the change in the history (:func:`check_and_keep`).
+  (:func:`score_to_set`): the points of the rules that hold on them and, on an update
+  (the hook is told the record's id), of the activities that refer to it, counted in the
+  write's transaction. ``blocks_before_save`` scores the validated record again, keeps the
+  change in the history, and refuses a write whose two scores differ
+  (:func:`check_and_keep`), so a score and its history's reasons always agree.
 - An activity's write: ``blocks_before_save`` re-scores the record it refers to (and the
   one it referred to before) with ``ws.records.update``, inside the activity's own
   transaction: both land or neither does, and a score never lags behind its activities
-  (which ``blocks_after_commit`` would allow, a second transaction later).
+  (which ``blocks_after_commit`` would allow, a second transaction later). That hook
+  comes before the activity's row lands, so the transaction keeps the activities it is
+  writing (:func:`_writing`), which the counts take in place of their rows.
 
-``blocks_before_validate`` is told a record's values, not its id. A new record has no
-activities yet; a record this plugin re-scores has the activity points it counted
-(:class:`Rescoring`); any other update is scored with the activity points its previous
-score held beyond its rules' points. ``blocks_before_save`` then counts them for real,
-and in the rare case the two differ (a capped score, changed settings) re-scores the
-record once the write commits.
+Rules read the values the write brings, the way validation keeps them (empty values
+dropped, defaults filled on create); they may not read a record's id, owner, dates or
+state, which a new record has only once validated (see :mod:`.settings`).
 
 No recursion: re-scoring writes the scored entity, which is never the activity entity.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from blockscrm.engine import Entity, NotFound, User, Workspace
+from blockscrm.engine import Entity, User, Workspace
+from blockscrm.engine.rules import Env
 
 from . import history
 from .scoring import (
@@ -42,172 +42,102 @@ from .scoring import (
 )
 from .settings import Scoring, scoring_for
 
-log = logging.getLogger(__name__)
-
 #: Who the history and the audit trail name for the plugin's own writes.
 ACTOR = "plugin:lead-scoring"
 #: Where a transaction keeps the scored records it is deleting (see :func:`_deleting`).
 _DELETING = "blockscrm.plugins.lead_scoring.deleting"
-
-
-@dataclass
-class Rescoring:
-    """A re-score this plugin is making: the record and the activity points counted for
-    it; ``taken`` once its ``blocks_before_validate`` has used them, so that a write an
-    automation makes during the re-score is not taken for it.
-
-    A re-score that corrects a write whose score was off says what score the history
-    showed before that write (``shown``), so the history goes from it to the right one.
-    """
-
-    entity: str
-    record_id: str
-    activities: list[Reason]
-    correcting: bool = False
-    shown: int | None = None
-    taken: bool = False
-
-
-_RESCORING: ContextVar[Rescoring | None] = ContextVar("lead_scoring_rescoring", default=None)
+#: Where a transaction keeps the activities it is writing (see :func:`_writing`).
+_WRITING = "blockscrm.plugins.lead_scoring.writing"
 
 
 # --- blocks_before_validate ---------------------------------------------------------------
 
 
 def score_to_set(ws: Workspace, entity: Entity, values: Mapping[str, Any],
-                 previous: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """The score of a scored record about to be validated, as a value to set."""
+                 previous: Mapping[str, Any] | None, record_id: str | None,
+                 user: User | None) -> Mapping[str, Any] | None:
+    """The score of a scored record about to be validated, as a value to set: its rules'
+    points, and on an update its activities' (a new record has none yet)."""
     scoring = scoring_for(ws, entity.name)
     if scoring is None or entity.name != scoring.entity:
         return None
-    rescoring = _RESCORING.get()
-    if rescoring is not None and (rescoring.taken or rescoring.entity != scoring.entity
-                                  or previous is None):
-        rescoring = None  # another record, written while this plugin re-scores one
-    if rescoring is not None:
-        rescoring.taken = True
     try:
-        reasons = rule_reasons(ws, scoring, values) + (
-            rescoring.activities if rescoring is not None
-            else _activities_kept(ws, scoring, previous))
+        reasons = rule_reasons(ws, scoring, _as_validated(entity, values, record_id, user))
+        if record_id is not None:
+            with ws.reading() as conn:  # the update's own transaction
+                reasons += activity_reasons(ws, scoring, record_id, _writing(conn))
     except ScoringFailed:
-        if rescoring is not None:
-            raise  # the record as stored: its values are valid
+        if record_id is not None and values == previous:
+            raise  # the record as stored, re-scored: its values are valid
         # Maybe the values are not valid (validation will say so); if they are,
         # blocks_before_save evaluates the conditions again and stops the write there.
         return None
     return {scoring.score_field: Score.of(reasons, scoring.cap).value}
 
 
-def _activities_kept(ws: Workspace, scoring: Scoring, previous: Mapping[str, Any] | None
-                     ) -> list[Reason]:
-    """The activity points of a record being validated, whose id is unknown here (see
-    the module): none on a new record; on an update, what its previous score held beyond
-    its rules' points."""
-    if previous is None or previous.get(scoring.score_field) is None:
-        return []
-    kept = previous[scoring.score_field] - sum(
-        r.points for r in rule_reasons(ws, scoring, previous))
-    return [Reason("/activities", "activities", kept)] if kept > 0 else []
+def _as_validated(entity: Entity, values: Mapping[str, Any], record_id: str | None,
+                  user: User | None) -> dict[str, Any]:
+    """The values as validation keeps them: empty ones dropped ("" and [] are null), and
+    on create the entity's defaults filled in."""
+    kept = {k: v for k, v in values.items() if v is not None and v != "" and v != []}
+    if record_id is None:
+        kept = {**entity.schema_defaults, **kept}
+        env = Env(user=user.rule_values() if user is not None else {"id": None})
+        for name, default in entity.rules.defaults.items():
+            if name not in kept and (value := default(kept, env)) is not None:
+                kept[name] = value
+    return kept
 
 
 # --- blocks_before_save -------------------------------------------------------------------
 
 
 def check_and_keep(ws: Workspace, conn: sa.Connection, entity: Entity, action: str,
-                   record: Mapping[str, Any], previous: Mapping[str, Any] | None,
-                   user: User | None) -> None:
+                   record: Mapping[str, Any], previous: Mapping[str, Any] | None) -> None:
     """Score a write inside its transaction: a scored record's, or an activity's."""
     scoring = scoring_for(ws, entity.name)
     if scoring is None:
         return
     if entity.name == scoring.entity:
-        _scored_record(ws, conn, scoring, action, record, previous, user)
+        _scored_record(ws, conn, scoring, action, record, previous)
     elif scoring.counts(entity.name):
         _activity(ws, conn, scoring, action, record, previous)
 
 
 def _scored_record(ws: Workspace, conn: sa.Connection, scoring: Scoring, action: str,
-                   record: Mapping[str, Any], previous: Mapping[str, Any] | None,
-                   user: User | None) -> None:
+                   record: Mapping[str, Any], previous: Mapping[str, Any] | None) -> None:
     """Check the score about to be stored, and keep it in the history when it changed."""
     record_id = record["id"]
     if action == "delete":
         _deleting(conn).add(record_id)  # its activities go with it: no re-score for them
         return
-    rescoring = _RESCORING.get()
-    if rescoring is not None and (rescoring.entity, rescoring.record_id) != (
-            scoring.entity, record_id):
-        rescoring = None  # another record, written while this plugin re-scores one
-    if action == "create":
-        activities: list[Reason] = []
-    elif rescoring is not None:
-        activities = rescoring.activities
-    else:
-        activities = activity_reasons(ws, scoring, record_id)
+    activities: list[Reason] = [] if action == "create" \
+        else activity_reasons(ws, scoring, record_id, _writing(conn))
     score = Score.of(rule_reasons(ws, scoring, record) + activities, scoring.cap)
     stored = record.get(scoring.score_field)
-    before = None if previous is None else previous.get(scoring.score_field)
     if stored != score.value:
-        if rescoring is not None:
-            raise ScoringFailed(f"the score of {scoring.entity} {record_id} came out as "
-                                f"{stored} before validation and {score.value} after it")
-        ws.after_commit(lambda: _rescore_later(ws, scoring.entity, record_id, before))
-        return
-    if rescoring is not None and rescoring.correcting:
-        before = rescoring.shown
+        raise ScoringFailed(f"the score of {scoring.entity} {record_id} came out as "
+                            f"{stored} before validation and {score.value} after it")
+    before = None if previous is None else previous.get(scoring.score_field)
     if previous is None or before != stored:
         history.record_change(ws, conn, scoring.entity, record_id, before, stored,
-                              score.reasons,
-                              ACTOR if rescoring is not None else user.id if user else None)
+                              score.reasons, record.get("updated_by"))
 
 
 def _activity(ws: Workspace, conn: sa.Connection, scoring: Scoring, action: str,
               record: Mapping[str, Any], previous: Mapping[str, Any] | None) -> None:
     """Re-score the record an activity refers to, and the one it referred to before."""
+    _writing(conn)[record["id"]] = record if action != "delete" else None
     now = counted_as(ws, scoring, record) if action != "delete" else (None, [])
     before = counted_as(ws, scoring, previous) if previous is not None else (None, [])
     if now == before:
         return  # the same record, the same points: no score moves
     touched = {r for r in (now[0], before[0]) if r is not None} - _deleting(conn)
     for record_id in sorted(touched):  # one order: two writes never wait on each other
-        arriving = record if now[0] == record_id else None
-        rescore(ws, scoring, record_id, activity_reasons(ws, scoring, record_id,
-                                                         leaving=record["id"],
-                                                         arriving=arriving))
+        ws.records.update(scoring.entity, record_id, {}, actor=ACTOR)
 
 
-# --- re-scoring -----------------------------------------------------------------------------
-
-
-def rescore(ws: Workspace, scoring: Scoring, record_id: str,
-            activities: list[Reason] | None = None, *, correcting: bool = False,
-            shown: int | None = None) -> None:
-    """Write a record's score again, as this plugin, in the transaction open now (or one
-    of its own): ``activities`` are its activity points, counted when None."""
-    with ws.transaction():
-        counted = activity_reasons(ws, scoring, record_id) if activities is None \
-            else activities
-        token = _RESCORING.set(Rescoring(scoring.entity, record_id, counted, correcting,
-                                         shown))
-        try:
-            ws.records.update(scoring.entity, record_id, {}, actor=ACTOR)
-        finally:
-            _RESCORING.reset(token)
-
-
-def _rescore_later(ws: Workspace, entity: str, record_id: str, shown: int | None) -> None:
-    """Re-score a record after a write whose score was off (see the module), ``shown``
-    being its score before that write. The write has committed: a failure here is logged,
-    not raised at its author."""
-    try:
-        scoring = scoring_for(ws, entity)
-        if scoring is not None and scoring.entity == entity:
-            rescore(ws, scoring, record_id, correcting=True, shown=shown)
-    except NotFound:
-        pass  # deleted meanwhile
-    except Exception:  # contained: the write that asked for it stands
-        log.exception("lead-scoring could not re-score %s %s", entity, record_id)
+# --- what a transaction is writing --------------------------------------------------------------
 
 
 def _deleting(conn: sa.Connection) -> set[str]:
@@ -219,3 +149,14 @@ def _deleting(conn: sa.Connection) -> set[str]:
         held = conn.info[_DELETING] = (transaction, set())
     deleting: set[str] = held[1]
     return deleting
+
+
+def _writing(conn: sa.Connection) -> dict[str, Mapping[str, Any] | None]:
+    """The activities the transaction open on ``conn`` is writing, by id, as their writes
+    leave them (None: deleted); kept like :func:`_deleting`."""
+    transaction = conn.get_transaction()
+    held = conn.info.get(_WRITING)
+    if held is None or held[0] is not transaction:
+        held = conn.info[_WRITING] = (transaction, {})
+    writing: dict[str, Mapping[str, Any] | None] = held[1]
+    return writing

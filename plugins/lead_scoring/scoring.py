@@ -72,32 +72,32 @@ def rule_reasons(ws: Workspace, scoring: Scoring, record: Mapping[str, Any]
             for rule in scoring.rules if holds(rule, record, env)]
 
 
-def activity_reasons(ws: Workspace, scoring: Scoring, record_id: str, *,
-                     leaving: str | None = None,
-                     arriving: Mapping[str, Any] | None = None) -> list[Reason]:
+def activity_reasons(ws: Workspace, scoring: Scoring, record_id: str,
+                     writing: Mapping[str, Mapping[str, Any] | None]) -> list[Reason]:
     """The points the activities referring to record ``record_id`` give it, counted with
     queries in the current transaction.
 
-    Inside a write of an activity, which has not landed yet, the query leaves that
-    activity out (``leaving``: its id) and its new values are counted in memory
-    (``arriving``, None when it is deleted or refers to another record).
+    ``writing`` holds the activities the transaction is writing, by id, as their writes
+    leave them (None: deleted): their rows may not have landed yet (the plugin hears of a
+    write before it lands), so the query leaves them out and they are counted in memory.
 
-    :raises ScoringFailed: a condition could not be evaluated on ``arriving``.
+    :raises ScoringFailed: a condition could not be evaluated on one of them.
     """
     activities = scoring.activities
     if activities is None:
         return []
     mine: list[Any] = [{"==": [{"var": activities.field}, record_id]}]
-    if leaving is not None:
-        mine.append({"!=": [{"var": "id"}, leaving]})
+    mine += [{"!=": [{"var": "id"}, written]} for written in sorted(writing)]
+    arriving = [values for values in writing.values()
+                if values is not None and values.get(activities.field) == record_id]
     env = Env(related=related_loader(ws, scoring.references.get(activities.entity, {})))
 
     def count(condition: Condition | None) -> int:
         query = ws.query(activities.entity).filter(
             {"and": mine + ([condition.tree] if condition is not None else [])})
         counted = query.count(exact=True).value
-        here = arriving is not None and (condition is None or holds(condition, arriving, env))
-        return counted + (1 if here else 0)
+        return counted + sum(1 for values in arriving
+                             if condition is None or holds(condition, values, env))
 
     reasons = []
     if activities.points:

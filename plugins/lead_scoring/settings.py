@@ -1,6 +1,7 @@
-"""The lead-scoring settings: their JSON Schema (checked when a workspace enables the
-plugin) and their compiled form, :class:`Scoring`, built against the published entities
-the schema cannot know about.
+"""The lead-scoring settings: their JSON Schema and their compiled form, :class:`Scoring`,
+built against the published entities the schema cannot know about. Both are checked when
+a workspace enables the plugin or changes its settings (:func:`problems`), and a write of
+a scored or activity entity compiles them again when the entities have changed since.
 
 Conditions are the engine's one rule language, parsed with ``parse_rule`` and
 type-checked and compiled with the entity's own rule compiler, so a condition means here
@@ -151,6 +152,16 @@ def scoring_for(ws: Workspace, entity: str) -> Scoring | None:
     return scoring
 
 
+def problems(catalog: Catalog, settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What does not fit ``catalog``'s entities in schema-valid settings, by setting."""
+    try:
+        compile_settings(catalog, settings)
+    except DefinitionError as exc:
+        return [(where, message) for where, messages in exc.errors.items()
+                for message in messages]
+    return []
+
+
 def compile_settings(catalog: Catalog, settings: Mapping[str, Any]) -> Scoring:
     """Check ``settings`` against the published entities and compile their conditions.
 
@@ -193,7 +204,8 @@ def _conditions(entity: Entity | None, items: list[Mapping[str, Any]], where: st
 
     ``own_fields_only``: the condition reads the record's fields (and records they refer
     to) only, not its id, owner, dates or state, nor the user: a record is scored before
-    validation, where it has only its values (see :mod:`.saving`).
+    validation, where a new record has only its values, and again before it is saved,
+    which must find the same score (see :mod:`.saving`).
     """
     compiled = []
     for i, item in enumerate(items):

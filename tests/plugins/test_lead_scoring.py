@@ -1,7 +1,8 @@
 """The lead-scoring plugin: a lead's score from rule-language conditions and from its
 activities, stored with each write of the lead or of an activity, its history kept with
 the rules that gave the points, shown on the record's screen and served by the API;
-settings that do not fit refused with the setting named; nothing written half."""
+settings that do not fit refused when enabled, with the setting named; nothing written
+half."""
 
 from __future__ import annotations
 
@@ -78,6 +79,8 @@ def test_rules_score_a_lead_with_each_write_and_keep_the_history(scored: Workspa
     assert reasons(history[2]) == {"Referral <b>": 20, "email != null": 5}
     assert history[2]["reasons"][0]["where"] == "/rules/0"
     assert scored.records.create("lead", {"name": "Bob", "source": "ad"})["score"] == 0
+    # An empty email is no email: validation drops it, and so does the score.
+    assert scored.records.create("lead", {"name": "Cy", "email": ""})["score"] == 0
 
 
 def test_activities_rescore_the_lead_they_refer_to(scored: Workspace) -> None:
@@ -122,7 +125,7 @@ def test_the_cap_holds_and_is_a_reason(crm: Workspace) -> None:
     assert [(c["previous"], c["score"]) for c in history] == [(30, 11), (25, 30), (None, 25)]
 
 
-def test_a_condition_that_does_not_fit_is_named(crm: Workspace) -> None:
+def test_settings_that_do_not_fit_are_refused_when_enabled(crm: Workspace) -> None:
     bad = {**SETTINGS,
            "rules": [{"when": 'source == "referral"', "points": 20},
                      {"when": "email !=", "points": 5},
@@ -130,25 +133,58 @@ def test_a_condition_that_does_not_fit_is_named(crm: Workspace) -> None:
                      {"when": 'created_at > date("2020-01-01")', "points": 1}],
            "activities": {"entity": "activity", "field": "subject",
                           "types": [{"when": "kind == ", "points": 1}]}}
-    crm.plugins.enable("lead-scoring", bad)  # its schema holds; the entities it names do not
-    with pytest.raises(DefinitionError) as refused:
-        crm.records.create("lead", {"name": "Ada"})
+    with pytest.raises(DefinitionError) as refused:  # its schema holds; the entities do not
+        crm.plugins.enable("lead-scoring", bad)
     assert set(refused.value.errors) == {"/rules/1/when", "/rules/2/when", "/rules/3/when",
                                          "/activities/field", "/activities/types/0/when"}
     assert "does not parse" in refused.value.errors["/rules/1/when"][0]
     assert "created_at" in refused.value.errors["/rules/3/when"][0]
     assert "lead-scoring" in str(refused.value)
-    assert crm.query("lead").count().value == 0
+    assert "lead-scoring" not in crm.plugins.enabled()
 
-    crm.plugins.enable("lead-scoring", {**SETTINGS, "entity": "prospect"})
-    with pytest.raises(DefinitionError) as refused:
-        crm.records.create("activity", {"kind": "call"})
-    assert set(refused.value.errors) == {"/entity"}
-    assert crm.records.create("lead", {"name": "not scored"})["score"] is None
+    crm.plugins.enable("lead-scoring", SETTINGS)
+    with pytest.raises(DefinitionError) as changed:
+        crm.plugins.enable("lead-scoring", {**SETTINGS, "entity": "prospect"})
+    assert set(changed.value.errors) == {"/entity"}
+    assert crm.plugins.settings("lead-scoring") == SETTINGS
 
     with pytest.raises(DefinitionError) as schema:
         crm.plugins.enable("lead-scoring", {"entity": "lead"})
     assert "score_field" in str(schema.value)
+
+
+def test_entities_changed_after_enabling_stop_the_writes_they_concern(
+        scored: Workspace) -> None:
+    lead = scored.metadata.get("entity", "lead")
+    lead["properties"] = {k: v for k, v in lead["properties"].items() if k != "industry"}
+    scored.metadata.replace("entity", "lead", lead)
+    scored.metadata.publish(confirm=True)
+    with pytest.raises(DefinitionError) as refused:
+        scored.records.create("lead", {"name": "Ada"})
+    assert set(refused.value.errors) == {"/rules/2/when"}
+    assert scored.query("lead").count().value == 0
+
+
+def test_changed_settings_score_the_next_write_in_full(scored: Workspace) -> None:
+    """The activities are counted on every write of the lead, so new points for them
+    apply at once, and a capped score loses nothing."""
+    lead = scored.records.create("lead", {"name": "Ada", "source": "referral"})
+    for kind in ("call", "call", "meeting"):
+        scored.records.create("activity", {"lead": lead["id"], "kind": kind})
+    assert score(scored, lead) == 20 + 3 + 10
+    scored.plugins.enable("lead-scoring", {
+        **SETTINGS, "cap": 25,
+        "activities": {**SETTINGS["activities"], "points": 5}})
+    scored.records.update("lead", lead["id"], {"name": "Ada L."})
+    assert score(scored, lead) == 25
+    scored.plugins.enable("lead-scoring", {
+        **SETTINGS, "activities": {**SETTINGS["activities"], "points": 5}})
+    scored.records.update("lead", lead["id"], {"email": "ada@example.com"})
+    assert score(scored, lead) == 20 + 5 + 15 + 10
+    latest = changes(scored, "lead", lead["id"])[0]
+    assert (latest["previous"], latest["score"]) == (25, 50)
+    assert {r["label"]: r.get("count") for r in latest["reasons"]} == {
+        "Referral <b>": None, "email != null": None, "activities": 3, "Meeting": 1}
 
 
 def test_a_disabled_plugin_writes_no_score(scored: Workspace) -> None:
