@@ -4,7 +4,12 @@
   to a URL.
 - Incoming (:mod:`.incoming`): ``POST /api/v1/plugins/webhooks/incoming/<hook>``, signed
   with the hook's secret, fires the ``webhook`` trigger on the record it names; rules
-  listen with ``"trigger": {"on": "webhook", "hook": "<hook>"}``.
+  listen with ``"trigger": {"on": "webhook", "hook": "<hook>"}``, and their actions'
+  templates read what the call sent as ``payload`` (``{{ payload.data.invoice }}``;
+  ``payload.hook`` and ``payload.delivery`` too).
+
+The settings name hooks and their secrets, nothing of the workspace's definitions, so
+their schema is their whole check.
 
 ::
 
@@ -76,4 +81,4 @@ def blocks_triggers() -> list[TriggerType]:
 def blocks_api_routes() -> Any:
     from .incoming import routes  # the web platform's part: loaded only where it serves
 
-    return routes()
+    return routes

@@ -10,10 +10,14 @@ one record, so the rules listening to that hook run.
                         "<timestamp>.<delivery>." followed by the raw body>
     {"entity": "ticket", "id": "…", "data": {…}}
 
-The view is public (the blueprint's ``public``): the signature is its authentication. A call that is
-unsigned, badly signed or stamped outside the tolerance is refused with 401, a delivery
-id seen before with 409, each as problem details saying why; an accepted one answers 202
-with the runs it started.
+The view is public (the blueprint's ``public``): the signature is its authentication. A
+call that is unsigned, badly signed or stamped outside the tolerance is refused with 401,
+a delivery id seen before with 409, each as problem details saying why; an accepted one
+answers 202 with the runs it started.
+
+The trigger's payload is ``{"hook": …, "delivery": …, "data": …}`` (``data`` as the
+call sent it, or absent); the rules' templates read it as ``payload``, e.g. a notify
+action's ``"title": "Invoice {{ payload.data.invoice }} paid"``, and the run log keeps it.
 """
 
 from __future__ import annotations
@@ -39,15 +43,6 @@ DEFAULT_TOLERANCE = 300
 #: The largest body taken (a webhook names one record).
 MAX_BODY = 1 << 20
 DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-
-
-def routes() -> Blueprint:
-    """The plugin's routes, as a new blueprint for each app that mounts them (nothing
-    one app's platform does to its blueprint reaches another's)."""
-    bp = Blueprint("webhooks", __name__)
-    bp.add_url_rule("/incoming/<hook>", view_func=incoming, methods=["POST"])
-    bp.public = {"incoming"}  # type: ignore[attr-defined]
-    return bp
 
 
 def incoming(hook: str) -> tuple[dict[str, Any], int]:
@@ -78,6 +73,13 @@ def incoming(hook: str) -> tuple[dict[str, Any], int]:
             if run["id"] > latest and run["trigger"] == TRIGGER_NAME]
     return {"hook": hook, "delivery": delivery, "entity": entity, "id": record_id,
             "runs": runs}, 202
+
+
+#: The plugin's routes: one blueprint for every app of the process (the platform mounts
+#: it inside a blueprint of its own, which checks that the plugin is enabled).
+routes = Blueprint("webhooks", __name__)
+routes.add_url_rule("/incoming/<hook>", view_func=incoming, methods=["POST"])
+routes.public = {"incoming"}  # type: ignore[attr-defined]
 
 
 def _signed_headers(secret: str, body: bytes) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """The webhooks plugin: the ``webhook`` action calls a real HTTP server on 127.0.0.1,
 signed; incoming calls over HTTP fire the rules of their hook when signed, fresh and new,
-and are refused (as problem details saying why) when replayed, badly signed or stale."""
+their actions' templates reading what the call sent (``payload``), and are refused (as
+problem details saying why) when replayed, badly signed or stale."""
 
 from __future__ import annotations
 
@@ -187,6 +188,22 @@ def test_a_signed_call_fires_the_rules_of_its_hook(billing: tuple[FlaskClient, s
     assert [(r["automation"], r["status"]) for r in body["runs"]] == [("paid", "done")]
     record = desk.records.get("ticket", ticket)
     assert (record["status"], record["flag"]) == ("paid", None)  # not the other hook's rule
+
+
+def test_the_rules_templates_read_what_the_call_sent_as_payload(
+        billing: tuple[FlaskClient, str], desk: Workspace) -> None:
+    client, ticket = billing
+    mia = desk.accounts.create_user("mia")
+    desk.metadata.create(rule("told", {"on": "webhook", "hook": "billing"}, [
+        {"type": "notify", "user": "mia",
+         "title": "Invoice {{ payload.data.invoice }} of {{ record.subject }} paid",
+         "body": "{{ payload.hook }} call {{ payload.delivery }}"}]))
+    desk.metadata.publish()
+    answer = call(client, {"entity": "ticket", "id": ticket, "data": {"invoice": 7}},
+                  delivery="evt-9")
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+    told = [(n["title"], n["body"]) for n in desk.accounts.notifications(mia)["items"]]
+    assert told == [("Invoice 7 of Invoice paid", "billing call evt-9")]
 
 
 def test_a_replayed_call_is_refused(billing: tuple[FlaskClient, str],
