@@ -112,8 +112,8 @@ const BlocksEditor = (() => {
       },
 
       /** Put each problem next to what it concerns; those with no place go on top. A
-          problem placed before stays where it was placed, or goes once that is gone (a
-          structural change, undo or redo took it away): it is not moved up to a parent. */
+          problem placed before goes once its place is gone (a structural change, undo or
+          redo took it away) rather than up onto a parent. */
       placeProblems() {
         for (const old of root.querySelectorAll(".field-error[data-problem]")) old.remove();
         if (anchors.problems !== ed.problems) anchors = {problems: ed.problems, at: new Map()};
@@ -148,18 +148,19 @@ const BlocksEditor = (() => {
     }
 
     /** Where the problem at `pointer` goes: an element, null for the list on top, or
-        undefined when the place it was first given is gone. */
+        undefined when the place it was first given is gone (it may go closer to what it
+        concerns once that is drawn, a chosen card's setting say, but never further up). */
     function place(pointer) {
       const own = options.targetOf?.(pointer);
+      const target = own || nearest(pointer);
       if (!anchors.at.has(pointer)) {
-        const target = own || nearest(pointer);
         anchors.at.set(pointer, own ? "own" : target?.dataset.pointer ?? null);
         return target;
       }
       const anchor = anchors.at.get(pointer);
-      if (anchor === null) return null;
-      return (anchor === "own" ? own
-        : root.querySelector(`[data-pointer="${CSS.escape(anchor)}"]`)) || undefined;
+      if (own || anchor === null) return target;
+      if (anchor === "own") return undefined;
+      return target && target.dataset.pointer.length >= anchor.length ? target : undefined;
     }
 
     /** The element that says it shows `pointer`, or the nearest one above it. */
