@@ -6,7 +6,8 @@
 
    Also here, because both builders use them: what the page was told of the workspace
    (entities with their fields, users, teams; roles are read from the metadata routes), a
-   duration's days / hours / minutes, and SortableJS set up for lists ordered by hand. */
+   duration's days / hours / minutes, SortableJS set up for lists ordered by hand, and a
+   clause of the builders' sentences. */
 "use strict";
 
 const BlocksActions = (() => {
@@ -93,6 +94,15 @@ const BlocksActions = (() => {
       took it to an end, where that button is disabled. */
   const movedFocus = (key, to, count, part) => part &&
     `${key}:${to}:${to === 0 ? "down" : to === count - 1 ? "up" : part}`;
+
+  /** One part of a builder's sentence (an automation's, an approval's): its word, then
+      what it says. */
+  function clause(name, word, pointer, ...parts) {
+    return el("section", {class: `clause clause-${name}`, "data-clause": name,
+                          "data-pointer": pointer},
+      el("h2", {class: "clause-word"}, word), el("div", {"data-notes": ""}),
+      el("div", {class: "clause-body"}, ...parts));
+  }
 
   // --- durations -------------------------------------------------------------------------
 
@@ -460,5 +470,5 @@ const BlocksActions = (() => {
   }
 
   return {context, ready, fieldsOf, userChoices, teamChoices, roleChoices, keeping, sortable,
-          moves, movedFocus, duration, list, describe};
+          moves, movedFocus, duration, clause, list, describe};
 })();

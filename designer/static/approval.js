@@ -9,7 +9,7 @@
 (() => {
   const {api, el, labelled, checkbox, textInput, choice, button, pick, setLabel} = BlocksDesigner;
   const {context, fieldsOf, keeping, duration, sortable, moves, movedFocus, userChoices,
-         teamChoices, roleChoices} = BlocksActions;
+         teamChoices, roleChoices, clause} = BlocksActions;
   const root = document.querySelector("[data-approval-editor]");
   const texts = JSON.parse(document.querySelector("template[data-approval-texts]").innerHTML);
   const page = root.querySelector("[data-sentence]");
@@ -47,14 +47,6 @@
       clause("then", texts.then, "/on", ...later(() => EVENTS.map(event => BlocksActions.list(
         ed, {path: ["on", event], entity: doc.entity, key: `on-${event}`,
              title: texts[`on_${event}`]})))));
-  }
-
-  /** One part of the page: its word, then what it says (as the automation's sentence). */
-  function clause(name, word, pointer, ...parts) {
-    return el("section", {class: `clause clause-${name}`, "data-clause": name,
-                          "data-pointer": pointer},
-      el("h2", {class: "clause-word"}, word), el("div", {"data-notes": ""}),
-      el("div", {class: "clause-body"}, ...parts));
   }
 
   function entityChoice(doc) {

@@ -7,7 +7,7 @@
 
 (() => {
   const {api, call, el, labelled, checkbox, textInput, choice, pick} = BlocksDesigner;
-  const {context, fieldsOf, keeping, duration, describe} = BlocksActions;
+  const {context, fieldsOf, keeping, duration, describe, clause} = BlocksActions;
   const root = document.querySelector("[data-automation-editor]");
   const texts = JSON.parse(document.querySelector("template[data-automation-texts]").innerHTML);
   const sentence = root.querySelector("[data-sentence]");
@@ -51,14 +51,6 @@
                                   keep: true})
         : el("p", {class: "muted"}, texts.entity_first)),
       clause("settings", texts.settings, null, ...settings(doc)));
-  }
-
-  /** One part of the sentence: its word, then what it says. */
-  function clause(name, word, pointer, ...parts) {
-    return el("section", {class: `clause clause-${name}`, "data-clause": name,
-                          "data-pointer": pointer},
-      el("h2", {class: "clause-word"}, word), el("div", {"data-notes": ""}),
-      el("div", {class: "clause-body"}, ...parts));
   }
 
   function entityChoice(doc) {

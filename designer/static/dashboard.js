@@ -9,7 +9,8 @@
 "use strict";
 
 (() => {
-  const {call, el, labelled, choice, button, textInput, pick, setLabel} = BlocksDesigner;
+  const {call, el, labelled, choice, button, textInput, pick, setLabel, setOrDrop} =
+    BlocksDesigner;
   const root = document.querySelector("[data-dashboard-editor]");
   const texts = JSON.parse(document.querySelector("template[data-texts]").innerHTML);
   const fields = JSON.parse(document.querySelector("script[data-fields]").textContent);
@@ -41,14 +42,6 @@
     const tile = grid.children[i];
     tile.querySelector("[data-tile-title]").textContent = cardTitle(ed.state.cards[i]);
     schedulePreview(i);
-  }
-
-  function setOrDrop(holder, key, value) {
-    if (value === undefined || value === "" || (Array.isArray(value) && !value.length)) {
-      delete holder[key];
-    } else {
-      holder[key] = value;
-    }
   }
 
   // --- what a card needs as its type and entity change ------------------------------

@@ -103,6 +103,16 @@ const BlocksDesigner = (() => {
     else delete holder[key];
   }
 
+  /** Set `key` of `holder` to `value`, or drop the key when `value` is empty (undefined,
+      "" or []): optional keywords are left out rather than written empty. */
+  function setOrDrop(holder, key, value) {
+    if (value === undefined || value === "" || (Array.isArray(value) && !value.length)) {
+      delete holder[key];
+    } else {
+      holder[key] = value;
+    }
+  }
+
   /** One change of a definition: its path and its value before and after. */
   function change(item) {
     const marks = {add: "+", remove: "−", replace: "~"};
@@ -239,5 +249,5 @@ const BlocksDesigner = (() => {
   }
 
   return {api, call, el, labelled, checkbox, textInput, choice, button, pick, setText, setLabel,
-          showError, review, history};
+          setOrDrop, showError, review, history};
 })();

@@ -5,7 +5,7 @@
 
 (() => {
   const root = document.querySelector("[data-view-editor]");
-  const {call, el, labelled, choice} = BlocksDesigner;
+  const {call, el, labelled, choice, setOrDrop} = BlocksDesigner;
   const texts = JSON.parse(document.querySelector("template[data-texts]").innerHTML);
   const fields = JSON.parse(document.querySelector("script[data-fields]").textContent);
   const inputs = {entity: root.querySelector("[data-entity]"),
@@ -27,13 +27,6 @@
   });
   const edit = change => ed.edit(change);
   const rebuild = (change, focus) => ed.rebuild(change, focus);
-
-  /** Set `key` of `holder` to `value`, or drop it when `value` is empty. */
-  function setOrDrop(holder, key, value, empty = v => v === undefined || v === "" ||
-                                                       (Array.isArray(v) && !v.length)) {
-    if (empty(value)) delete holder[key];
-    else holder[key] = value;
-  }
 
   function render() {
     const doc = ed.state;
