@@ -446,6 +446,11 @@ class PluginService:
                         conn.execute(sa.insert(timer_table).values(
                             automation=key, record_id="", due_at=upcoming, fired=False))
                         continue
+                    if not croniter.match(schedule.cron, timer["due_at"]):
+                        # its cron changed (a workspace's setting): plan by the new one
+                        conn.execute(sa.update(timer_table).where(
+                            timer_table.c.id == timer["id"]).values(due_at=upcoming))
+                        continue
                     if timer["due_at"] > now:
                         continue
                     taken = conn.execute(sa.update(timer_table).where(

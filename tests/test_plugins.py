@@ -47,6 +47,7 @@ class Recorder:
         self.calls: list[tuple[str, str]] = []
         self.fail_in: str | None = None
         self.ran = 0
+        self.cron = "0 3 * * *"
 
     def _maybe_fail(self, hook: str) -> None:
         if self.fail_in == hook:
@@ -102,10 +103,9 @@ class Recorder:
     @hookimpl
     def blocks_schedules(self) -> list[Schedule]:
         def run(ws: Workspace, now: dt.datetime) -> None:
-            assert now.hour == 3
             self.ran += 1
 
-        return [Schedule("nightly", "0 3 * * *", run)]
+        return [Schedule("nightly", self.cron, run)]
 
 
 @pytest.fixture
@@ -269,6 +269,12 @@ def test_schedules_run_once_per_due_time(desk: Workspace, recorder: Recorder) ->
     assert recorder.ran == 1
     desk.automations.tick(night + dt.timedelta(days=1, hours=1, minutes=1))
     assert recorder.ran == 2
+    recorder.cron = "30 5 * * *"  # a schedule whose time changed is planned anew
+    desk.automations.tick(night + dt.timedelta(days=2))  # plans 05:30, not 03:00
+    desk.automations.tick(night + dt.timedelta(days=2, hours=1, minutes=1))
+    assert recorder.ran == 2
+    desk.automations.tick(night + dt.timedelta(days=2, hours=3, minutes=31))
+    assert recorder.ran == 3
 
 
 def test_plugin_changes_reach_every_process(desk: Workspace, recorder: Recorder) -> None:
