@@ -15,7 +15,7 @@ from blockscrm.engine.entities import Entity
 from blockscrm.engine.presentation import SHOWN_SYSTEM_FIELDS
 from blockscrm.engine.rules.types import NUMBER, rule_type_of
 from blockscrm.platform.extension import current_workspace
-from blockscrm.platform.i18n import gettext, label
+from blockscrm.platform.i18n import gettext, label, pgettext
 from blockscrm.platform.screens.helpers import (
     field_label,
     option_label,
@@ -93,7 +93,7 @@ def _action_texts() -> dict[str, str]:
         "round_robin": gettext("Round robin"), "least_open": gettext("Fewest open records"),
         "by_rule": gettext("By rules"), "in_team": gettext("Team"),
         "any_team": gettext("Any team"), "with_role": gettext("Role"),
-        "any_role": gettext("Any role"), "when_holds": gettext("When"),
+        "any_role": gettext("Any role"), "when_holds": pgettext("assignment rule", "When"),
         "give_to": gettext("Give it to"), "first_rule": gettext("The first rule that holds"),
         "add_rule": gettext("Add a rule"), "otherwise": gettext("Otherwise"),
         "nobody": gettext("Nobody"), "recipient": gettext("To"),

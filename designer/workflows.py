@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from blockscrm.engine.workflows import CATEGORIES
-from blockscrm.platform.i18n import gettext
+from blockscrm.platform.i18n import pgettext
 
 from .contexts import builder_context
 from .editors import editor_context
@@ -26,8 +26,10 @@ OPEN = "open"
 def workflow_context(name: str | None) -> dict[str, Any]:
     """The state categories (their labels, and which close a record) and what the actions'
     list needs (``context``)."""
-    labels = {"open": gettext("Open"), "won": gettext("Won"), "lost": gettext("Lost"),
-              "closed": gettext("Closed")}
+    labels = {"open": pgettext("workflow state category", "Open"),
+              "won": pgettext("workflow state category", "Won"),
+              "lost": pgettext("workflow state category", "Lost"),
+              "closed": pgettext("workflow state category", "Closed")}
     return {
         **builder_context(),
         "categories": [[c, labels.get(c, c)] for c in CATEGORIES],

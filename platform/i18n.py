@@ -89,6 +89,13 @@ def gettext(message: str, **variables: Any) -> str:
     return text % variables if variables else text
 
 
+def pgettext(context: str, message: str, **variables: Any) -> str:
+    """``gettext`` for a word whose translation depends on where it stands ("Open" as a
+    link, or as a workflow state's category)."""
+    text = translations(current_language()).pgettext(context, message)
+    return text % variables if variables else text
+
+
 def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
     text = translations(current_language()).ngettext(singular, plural, n)
     return text % {"num": n, **variables}
@@ -178,7 +185,7 @@ def init_app(app: Flask) -> None:
     """gettext and the formatting filters in every template."""
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
-        gettext, ngettext, newstyle=True)
+        gettext, ngettext, newstyle=True, pgettext=pgettext)
     app.jinja_env.filters.update(label=label, number=format_number, money=format_money,
                                  percent=format_percent, date=format_date,
                                  datetime=format_datetime)
