@@ -298,7 +298,7 @@ class RecordService:
         grant.require("create")
         numbered = enumerate(rows)
         while batch := list(islice(numbered, batch_size)):
-            self._insert_batch(ent, batch, actor, result, user, grant)
+            self._insert_batch(catalog, ent, batch, actor, result, user, grant)
         return result
 
     # --- internals ------------------------------------------------------------------------
@@ -674,16 +674,21 @@ class RecordService:
             self._fire(conn, Event("deleted", ent, snapshot, snapshot))
         self.ws.plugins.after_commit(ent, "delete", snapshot, snapshot, conn)
 
-    def _insert_batch(self, ent: Entity, batch: list[tuple[int, Mapping[str, Any]]],
-                      actor: str | None, result: BulkResult, user: User | None,
-                      grant: Grant) -> None:
+    def _insert_batch(self, catalog: Catalog, ent: Entity,
+                      batch: list[tuple[int, Mapping[str, Any]]], actor: str | None,
+                      result: BulkResult, user: User | None, grant: Grant) -> None:
+        """One batch in one transaction, with the hooks a single create calls (a plugin
+        refusing a row refuses that row; a plugin failing fails the batch)."""
         problems: dict[int, FieldErrors] = {}
         for index, values in batch:
             try:
                 self._refuse_input(grant, values, user)
             except PermissionDenied as exc:
                 problems[index] = [("", exc.message)]
-        prepared = {index: self._prepare(ent, values, actor=actor, user=user)
+        prepared = {index: self._prepare(ent, self._plugin_values(catalog, ent, values, None,
+                                                                  user, None)
+                                         if isinstance(values, Mapping) else values,
+                                         actor=actor, user=user)
                     for index, values in batch if index not in problems}
         problems.update({i: errors for i, (_, _, errors) in prepared.items() if errors})
         with self.ws.transaction() as conn:
@@ -698,16 +703,26 @@ class RecordService:
                 problems[index] = problems.get(index, []) + errors
             good = [(i, clean, stored) for i, (clean, stored, _) in prepared.items()
                     if i not in problems]
+            rows = {i: self._new_row(ent, stored, actor) for i, _, stored in good}
+            for index, row in rows.items():
+                try:
+                    self._plugins_before_save(conn, ent, "create", to_record(ent, row), None,
+                                              user)
+                except ValidationError as exc:
+                    problems[index] = [(k, m) for k, ms in exc.errors.items() for m in ms]
+            good = [g for g in good if g[0] not in problems]
             if good:
-                rows = [self._new_row(ent, stored, actor) for _, _, stored in good]
+                rows = [rows[i] for i, _, _ in good]
                 conn.execute(ent.insert, rows)
                 self._audit(conn, [_audit_row(ent.name, row["id"], "create", 1, actor,
                                               clean)
                                    for row, (_, clean, _) in zip(rows, good, strict=True)])
                 result.inserted += len(rows)
                 result.ids += [row["id"] for row in rows]
-                for row in rows if ent.automations else ():
-                    self._fire(conn, Event("created", ent, to_record(ent, row), None, user))
+                for row in rows:
+                    if ent.automations:
+                        self._fire(conn, Event("created", ent, to_record(ent, row), None, user))
+                    self.ws.plugins.after_commit(ent, "create", to_record(ent, row), None, conn)
         for index, errors in problems.items():
             result.errors[index] = ValidationError(errors).errors
 

@@ -365,3 +365,16 @@ def test_panels_cards_and_routes_on_the_screens(workspace: Workspace) -> None:
     board_page = client.get("/app/dashboards/desk")
     assert board_page.status_code == 200 and "data-card-failed" in board_page.get_data(True)
     app.extensions["blocks"].close()
+
+
+def test_a_bulk_insert_calls_the_hooks_a_create_does(desk: Workspace, recorder: Recorder) -> None:
+    """An import is held to the same plugins as a form: values filled, a refused row
+    reported with the others kept, and each row told after its batch commits."""
+    desk.plugins.enable("recorder", {"prefix": "B-"})
+    result = desk.records.bulk_insert("ticket", [{"subject": "one"}, {"subject": "refuse me"},
+                                                 {"subject": "two"}])
+    assert result.inserted == 2
+    assert result.errors == {1: {"subject": ["the recorder refuses it"]}}
+    codes = sorted(r["code"] for r in desk.query("ticket").page().items)
+    assert codes == ["B-one", "B-two"]
+    assert recorder.calls.count(("after_commit", "create")) == 2
