@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -212,3 +215,33 @@ def sales(workspace: Workspace) -> Workspace:
     workspace.metadata.create(DEAL)
     workspace.metadata.publish()
     return workspace
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """What a real HTTP server on 127.0.0.1 was sent (``calls``: headers and body), and the
+    status it answers (``status``)."""
+
+    calls: list[tuple[dict[str, str], bytes]]
+    status: int
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).calls.append((dict(self.headers), body))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, type[Receiver]]]:
+    """A real HTTP server on 127.0.0.1 keeping what it is sent: its URL and handler."""
+    handler = type("Receiver", (Receiver,), {"calls": [], "status": 200})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
+    server.shutdown()
+    server.server_close()
+    thread.join()

@@ -7,9 +7,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -27,6 +24,8 @@ from blockscrm.engine.actions import Action
 from blockscrm.engine.automations import MAX_ATTEMPTS, MAX_DEPTH
 from blockscrm.engine.plugins import add_plugin, create_plugin_manager
 from blockscrm.engine.store import utcnow
+
+from conftest import Receiver
 
 TICKET = {"kind": "entity", "name": "ticket", "label": {"en": "Ticket"},
           "required": ["subject"],
@@ -169,35 +168,9 @@ def test_templates_are_sandboxed(desk: Workspace) -> None:
         desk.records.create("ticket", {"subject": "x"}, user=ann)
 
 
-class _Hook(BaseHTTPRequestHandler):
-    calls: list[tuple[dict[str, str], bytes]] = []
-    status = 200
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).calls.append((dict(self.headers), body))
-        self.send_response(type(self).status)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def hook() -> Iterator[tuple[str, type[_Hook]]]:
-    handler = type("Hook", (_Hook,), {"calls": [], "status": 200})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
 def test_a_webhook_is_signed_and_a_failing_one_is_retried_then_kept(
-        desk: Workspace, hook: tuple[str, type[_Hook]]) -> None:
-    url, handler = hook
+        desk: Workspace, receiver: tuple[str, type[Receiver]]) -> None:
+    url, handler = receiver
     desk.plugins.enable("webhooks")  # the webhook action is the plugin's
     publish(desk, rule("hook", {"on": "created"},
                        [{"type": "webhook", "url": url, "secret": "s3cret", "timeout": 5}],

@@ -9,11 +9,9 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -24,6 +22,8 @@ from werkzeug.test import TestResponse
 from blockscrm.engine import ActionFailed, Conflict, DefinitionError, Workspace
 from blockscrm.platform.app import create_app
 from blockscrm.plugins.webhooks.deliveries import deliveries, ensure_table, take
+
+from conftest import Receiver
 
 TICKET = {"kind": "entity", "name": "ticket", "label": {"en": "Ticket"},
           "properties": {"subject": {"type": "string"}, "status": {"type": "string"},
@@ -48,35 +48,8 @@ def desk(workspace: Workspace) -> Workspace:
 # --- outgoing: the webhook action ---------------------------------------------------------
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    calls: list[tuple[dict[str, str], bytes]]
-    status: int
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).calls.append((dict(self.headers), body))
-        self.send_response(type(self).status)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
-    """A real HTTP server on 127.0.0.1 keeping what it is sent: its URL and handler."""
-    handler = type("Receiver", (_Receiver,), {"calls": [], "status": 200})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
 def test_the_webhook_action_posts_the_record_signed(
-        desk: Workspace, receiver: tuple[str, type[_Receiver]]) -> None:
+        desk: Workspace, receiver: tuple[str, type[Receiver]]) -> None:
     url, handler = receiver
     desk.plugins.enable("webhooks")
     desk.metadata.create(rule("own", {"on": "created"},
@@ -103,7 +76,7 @@ def test_the_webhook_action_posts_the_record_signed(
 
 
 def test_a_failing_webhook_rolls_a_sync_rules_save_back(
-        desk: Workspace, receiver: tuple[str, type[_Receiver]]) -> None:
+        desk: Workspace, receiver: tuple[str, type[Receiver]]) -> None:
     url, handler = receiver
     handler.status = 503
     desk.plugins.enable("webhooks")
