@@ -127,6 +127,7 @@
 
   function addSection(t) {
     const count = t < 0 ? (ed.state.sections || []).length : ed.state.tabs[t].sections.length;
+    placeIn.dataset.next = [t, count].join(":");  // the palette's clicks fill the new section
     rebuild(doc => {
       if (t < 0) (doc.sections ||= []).push({columns: 2, fields: []});
       else doc.tabs[t].sections.push({columns: 2, fields: []});
@@ -217,7 +218,8 @@
   function renderPalette(doc) {
     const on = new Set(placed(doc));
     const all = places(doc);
-    const chosen = placeIn.value;
+    const chosen = placeIn.dataset.next || placeIn.value;
+    delete placeIn.dataset.next;
     placeIn.replaceChildren(...all.map((p, i) => el("option", {value: p.join(":")},
                                                     sectionName(doc, p, i + 1))));
     placeIn.value = all.some(p => p.join(":") === chosen) ? chosen

@@ -219,6 +219,9 @@ def test_a_problem_on_its_section_keyboard_moves_undo_and_a_tablet(
     # A section with no field fails the meta-schema: the error shows on that section.
     _press(browser, "add-section-0")
     assert browser.switch_to.active_element.get_attribute("data-key") == "section-0-1:label-en"
+    # The palette's clicks now fill the new section.
+    assert Select(_key(browser, "place-in")).first_selected_option.get_attribute(
+        "value") == "0:1"
     browser.find_element(By.CSS_SELECTOR, "[data-save]").click()
     error = browser.find_element(By.CSS_SELECTOR, '[data-section="0:1"] > [data-notes] '
                                                   '.field-error')
