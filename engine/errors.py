@@ -105,9 +105,14 @@ class PermissionDenied(BlocksError):
 
 
 class AuthenticationFailed(BlocksError):
-    """Wrong username, password or token (the message never says which)."""
+    """Wrong username, password or token (the message never says which); ``scheme`` is
+    how the caller should authenticate (``Bearer``, or a signed webhook's scheme)."""
 
     title = "Authentication failed"
+
+    def __init__(self, message: str | None = None, *, scheme: str = "Bearer") -> None:
+        super().__init__(message)
+        self.scheme = scheme
 
 
 class TooManyAttempts(BlocksError):

@@ -90,7 +90,7 @@ def _engine_error(error: BlocksError) -> Response:
     if isinstance(error, Conflict) and error.plan is not None:
         extra["plan"] = error.plan.to_dict()
     if isinstance(error, AuthenticationFailed):
-        headers["WWW-Authenticate"] = "Bearer"
+        headers["WWW-Authenticate"] = error.scheme
     if isinstance(error, TooManyAttempts):
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, PluginFailed):

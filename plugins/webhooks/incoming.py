@@ -82,6 +82,15 @@ routes.add_url_rule("/incoming/<hook>", view_func=incoming, methods=["POST"])
 routes.public = {"incoming"}  # type: ignore[attr-defined]
 
 
+#: How a caller authenticates here, as the 401's WWW-Authenticate says: by signing.
+SCHEME = 'Blocks-Signature realm="incoming webhooks"'
+
+
+def _refused(message: str) -> AuthenticationFailed:
+    """A call that is not signed as it must be (401, naming the signature scheme)."""
+    return AuthenticationFailed(message, scheme=SCHEME)
+
+
 def _signed_headers(secret: str, body: bytes) -> tuple[str, str]:
     """The call's timestamp and delivery id, once its signature proves the hook's secret
     signed them with the body.
@@ -93,15 +102,15 @@ def _signed_headers(secret: str, body: bytes) -> tuple[str, str]:
                for name in ("Timestamp", "Delivery", "Signature")}
     missing = [f"X-Blocks-{name}" for name, value in headers.items() if not value]
     if missing:
-        raise AuthenticationFailed(f"the call is not signed: {', '.join(missing)} missing")
+        raise _refused(f"the call is not signed: {', '.join(missing)} missing")
     if not headers["Timestamp"].isdigit() or len(headers["Timestamp"]) > 12:
-        raise AuthenticationFailed("X-Blocks-Timestamp must be the Unix time in seconds")
+        raise _refused("X-Blocks-Timestamp must be the Unix time in seconds")
     if not DELIVERY_ID.fullmatch(headers["Delivery"]):
-        raise AuthenticationFailed("X-Blocks-Delivery must be 1 to 128 letters, digits, "
+        raise _refused("X-Blocks-Delivery must be 1 to 128 letters, digits, "
                                    "'.', '_', ':' or '-'")
     signed = incoming_signed(headers["Timestamp"], headers["Delivery"], body)
     if not matches(secret, signed, headers["Signature"]):
-        raise AuthenticationFailed("the signature does not match: X-Blocks-Signature must "
+        raise _refused("the signature does not match: X-Blocks-Signature must "
                                    "be sha256= and the HMAC-SHA256, with the hook's secret, "
                                    "of '<timestamp>.<delivery>.' and the body")
     return headers["Timestamp"], headers["Delivery"]
@@ -115,7 +124,7 @@ def _fresh(timestamp: str, tolerance: dt.timedelta) -> dt.datetime:
     off = int(timestamp) - time.time()
     if abs(off) > tolerance.total_seconds():
         when = f"{-off:.0f} s old" if off < 0 else f"{off:.0f} s in the future"
-        raise AuthenticationFailed(f"the call's timestamp is {when}; at most "
+        raise _refused(f"the call's timestamp is {when}; at most "
                                    f"{tolerance.total_seconds():.0f} s is accepted")
     return dt.datetime.fromtimestamp(int(timestamp), dt.UTC).replace(tzinfo=None)
 

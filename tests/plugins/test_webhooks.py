@@ -203,6 +203,8 @@ def test_a_badly_signed_call_is_refused(billing: tuple[FlaskClient, str],
     assert "signature does not match" in refused(call(client, document, body=other), 401)
     unsigned = client.post(URL, json=document, headers={"X-Blocks-Timestamp": "1"})
     assert "X-Blocks-Delivery, X-Blocks-Signature missing" in refused(unsigned, 401)
+    # it says how to authenticate here: by signing, not with an API token
+    assert unsigned.headers["WWW-Authenticate"].startswith("Blocks-Signature ")
     stamp = int(time.time())
     moved = call(client, document, timestamp=stamp,
                  headers={"X-Blocks-Timestamp": str(stamp + 5)})  # the signed one was stamp
