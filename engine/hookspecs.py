@@ -143,11 +143,11 @@ def blocks_before_validate(ws: Workspace, entity: Entity, values: Mapping[str, A
                            user: User | None) -> Mapping[str, Any] | None:
     """Return values to set on a record about to be created or updated, or None.
 
-    Called with the record's values as they will be validated (every field, not only the
-    changed ones), ``previous``, the values before an update, and ``record_id`` (both None
-    on create). What it
-    returns is merged in and then validated with the rest, so a plugin may fill or
-    compute a field (a score, a due date) but not store what the entity refuses.
+    Called with the record's values as they will be validated: every field, not only the
+    changed ones, empty values left out and, on create, defaults filled in. ``previous``
+    is the values before an update and ``record_id`` its record (both None on create).
+    What it returns is merged in and then validated with the rest, so a plugin may fill
+    or compute a field (a score, a due date) but not store what the entity refuses.
     """
 
 

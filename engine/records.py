@@ -312,10 +312,9 @@ class RecordService:
         before = {f.name: current[f.name] for f in ent.stored_fields
                   if current[f.name] is not None}
         merged = {**before, **{k: v for k, v in changes.items() if k not in READ_ONLY_KEYS}}
-        merged = dict(self._plugin_values(self.ws.catalog(conn), ent, merged, before, user,
-                                          record_id))
-        clean, stored, errors = self._prepare(ent, merged, existing=True, actor=actor,
-                                              user=user)
+        clean, stored, errors = self._prepare(
+            ent, merged, existing=True, actor=actor, user=user,
+            plugins=Plugged(self.ws.catalog(conn), before, record_id))
         diff = {k: [before.get(k), clean.get(k)] for k in set(before) | set(clean)
                 if before.get(k) != clean.get(k)}
         owner_moves = "owner_id" in changes and changes["owner_id"] != row["owner_id"]
@@ -404,22 +403,20 @@ class RecordService:
         grant = grant_for(user, ent, catalog)
         grant.require("create")
         self._refuse_input(grant, values, user)
-        if isinstance(values, Mapping):
-            values = self._plugin_values(catalog, ent, values, None, user, None)
-        clean, stored, errors = self._prepare(ent, values, actor=actor, user=user)
+        clean, stored, errors = self._prepare(ent, values, actor=actor, user=user,
+                                              plugins=Plugged(catalog))
         return ent, grant, clean, stored, errors
 
-    def _plugin_values(self, catalog: Catalog, ent: Entity, values: Mapping[str, Any],
-                       previous: Mapping[str, Any] | None, user: User | None,
-                       record_id: str | None) -> Mapping[str, Any]:
-        """The values with what the plugins enabled in ``catalog`` set before validation
-        merged in (a create checks them before its transaction, with the catalog it has)."""
-        answers = self.ws.plugins.call("blocks_before_validate", catalog=catalog,
-                                       ws=self.ws, entity=ent,
-                                       values=values, previous=previous,
-                                       record_id=record_id, user=user)
-        return {**values, **{k: v for a in answers for k, v in a.items()}} if answers \
-            else values
+    def _plugin_values(self, plugins: Plugged, ent: Entity, values: Mapping[str, Any],
+                       user: User | None) -> dict[str, Any]:
+        """What the plugins enabled in ``plugins.catalog`` set on ``values`` (as validation
+        will see them) before validation (a create checks its values before its
+        transaction, with the catalog it has)."""
+        answers = self.ws.plugins.call("blocks_before_validate", catalog=plugins.catalog,
+                                       ws=self.ws, entity=ent, values=values,
+                                       previous=plugins.previous,
+                                       record_id=plugins.record_id, user=user)
+        return {k: v for answer in answers for k, v in answer.items()}
 
     def _plugins_before_save(self, conn: sa.Connection, ent: Entity, action: str,
                              record: Mapping[str, Any], previous: Mapping[str, Any] | None,
@@ -453,33 +450,19 @@ class RecordService:
             raise PermissionDenied(f"you may not give {grant.entity} records to others")
 
     def _prepare(self, ent: Entity, values: Mapping[str, Any], *, existing: bool = False,
-                 actor: str | None = None, user: User | None = None
+                 actor: str | None = None, user: User | None = None,
+                 plugins: Plugged | None = None
                  ) -> tuple[dict[str, Any], dict[str, Any], FieldErrors]:
-        """Drop empty values, fill defaults on create, and check the record schema.
+        """Drop empty values, fill defaults on create, let the ``plugins`` set theirs, and
+        check the record schema.
 
         Answers the values in their canonical JSON spelling (what is answered and
         audited), the same values as column values (what is stored; converted once,
         here), and every error found.
         """
-        errors: FieldErrors = []
         if not isinstance(values, Mapping):
             return {}, {}, [("", "a record is a JSON object")]
-        clean: dict[str, Any] = {}
-        for key, value in values.items():
-            if key in READ_ONLY_KEYS:
-                continue
-            if key == "owner_id":
-                if value is not None and not (isinstance(value, str) and 0 < len(value) <= 64
-                                              and not text_problem(value)):
-                    errors.append(("owner_id", "must be a user id (text, 1 to 64 characters)"))
-                continue
-            problem = text_problem(value)
-            if key == "state":
-                errors.append(("state", "changes only through a workflow transition"))
-            elif problem:
-                errors.append((key, problem))
-            elif value is not None and value != "" and value != []:
-                clean[key] = value  # "" and [] are empty, like null: one way to be empty
+        clean, errors = _cleaned(values)
         if not existing:
             for name, default in ent.schema_defaults.items():
                 if name not in clean:
@@ -489,6 +472,13 @@ class RecordService:
                     value = default(clean, Env(user=_rule_user(user, actor)))
                     if value is not None:
                         clean[name] = _jsonable(value)
+        if plugins is not None:
+            set_by_plugins = self._plugin_values(plugins, ent, clean, user)
+            if set_by_plugins:
+                extra, more = _cleaned(set_by_plugins)
+                clean = {**{k: v for k, v in clean.items() if k not in set_by_plugins},
+                         **extra}
+                errors += more
         errors += schema_errors(ent, clean)
         bad = {name for name, _ in errors}
         stored: dict[str, Any] = {}
@@ -685,10 +675,8 @@ class RecordService:
                 self._refuse_input(grant, values, user)
             except PermissionDenied as exc:
                 problems[index] = [("", exc.message)]
-        prepared = {index: self._prepare(ent, self._plugin_values(catalog, ent, values, None,
-                                                                  user, None)
-                                         if isinstance(values, Mapping) else values,
-                                         actor=actor, user=user)
+        prepared = {index: self._prepare(ent, values, actor=actor, user=user,
+                                         plugins=Plugged(catalog))
                     for index, values in batch if index not in problems}
         problems.update({i: errors for i, (_, _, errors) in prepared.items() if errors})
         with self.ws.transaction() as conn:
@@ -792,6 +780,40 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
+
+
+def _cleaned(values: Mapping[str, Any]) -> tuple[dict[str, Any], FieldErrors]:
+    """The values a record may be given, without the empty ones and the system keys, and
+    the problems of those it may not (a state, an owner that is no user id, text a
+    database cannot store)."""
+    clean: dict[str, Any] = {}
+    errors: FieldErrors = []
+    for key, value in values.items():
+        if key in READ_ONLY_KEYS:
+            continue
+        if key == "owner_id":
+            if value is not None and not (isinstance(value, str) and 0 < len(value) <= 64
+                                          and not text_problem(value)):
+                errors.append(("owner_id", "must be a user id (text, 1 to 64 characters)"))
+            continue
+        problem = text_problem(value)
+        if key == "state":
+            errors.append(("state", "changes only through a workflow transition"))
+        elif problem:
+            errors.append((key, problem))
+        elif value is not None and value != "" and value != []:
+            clean[key] = value  # "" and [] are empty, like null: one way to be empty
+    return clean, errors
+
+
+@dataclass(frozen=True)
+class Plugged:
+    """What the plugins' hook before validation is told of a write besides its values: the
+    catalog whose enabled plugins to ask, and on an update the values before and the id."""
+
+    catalog: Catalog
+    previous: Mapping[str, Any] | None = None
+    record_id: str | None = None
 
 
 def _without(values: Mapping[str, Any], errors: FieldErrors) -> dict[str, Any]:

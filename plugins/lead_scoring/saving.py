@@ -29,7 +29,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from blockscrm.engine import Entity, User, Workspace
-from blockscrm.engine.rules import Env
 
 from . import history
 from .scoring import (
@@ -62,7 +61,7 @@ def score_to_set(ws: Workspace, entity: Entity, values: Mapping[str, Any],
     if scoring is None or entity.name != scoring.entity:
         return None
     try:
-        reasons = rule_reasons(ws, scoring, _as_validated(entity, values, record_id, user))
+        reasons = rule_reasons(ws, scoring, values)  # as validation keeps them
         if record_id is not None:
             with ws.reading() as conn:  # the update's own transaction
                 reasons += activity_reasons(ws, scoring, record_id, _writing(conn))
@@ -73,20 +72,6 @@ def score_to_set(ws: Workspace, entity: Entity, values: Mapping[str, Any],
         # blocks_before_save evaluates the conditions again and stops the write there.
         return None
     return {scoring.score_field: Score.of(reasons, scoring.cap).value}
-
-
-def _as_validated(entity: Entity, values: Mapping[str, Any], record_id: str | None,
-                  user: User | None) -> dict[str, Any]:
-    """The values as validation keeps them: empty ones dropped ("" and [] are null), and
-    on create the entity's defaults filled in."""
-    kept = {k: v for k, v in values.items() if v is not None and v != "" and v != []}
-    if record_id is None:
-        kept = {**entity.schema_defaults, **kept}
-        env = Env(user=user.rule_values() if user is not None else {"id": None})
-        for name, default in entity.rules.defaults.items():
-            if name not in kept and (value := default(kept, env)) is not None:
-                kept[name] = value
-    return kept
 
 
 # --- blocks_before_save -------------------------------------------------------------------
