@@ -23,10 +23,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
+from flask import Flask
+from flask.testing import FlaskClient
 
 from blockscrm.engine import Workspace
 from blockscrm.engine import accounts as engine_accounts
 from blockscrm.engine.store import Base
+from blockscrm.platform.app import create_app
 
 POSTGRES_URL = os.environ.get("BLOCKS_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -245,3 +248,24 @@ def receiver() -> Iterator[tuple[str, type[Receiver]]]:
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+# --- the app and an API client on the workspace ------------------------------------------
+
+
+@pytest.fixture
+def app(workspace: Workspace) -> Iterator[Flask]:
+    app = create_app({"DATABASE_URL": workspace.url, "SECRET_KEY": "test-secret",
+                      "TESTING": True})
+    yield app
+    app.extensions["blocks"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """The HTTP client of every API test: an admin's API token on every call."""
+    accounts = app.extensions["blocks"].accounts
+    token = accounts.issue_token(accounts.create_user("root", roles=["admin"]))
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -18,7 +17,6 @@ from screens.conftest import csrf_token, logged_in_client  # tests/screens, as a
 
 from blockscrm.engine import DefinitionError, PluginFailed, Workspace
 from blockscrm.engine.rules import Env, parse_rule
-from blockscrm.platform.app import create_app
 from blockscrm.platform.cli import main
 
 BOOK = {"kind": "entity", "name": "book", "label": {"en": "Book"}, "required": ["title"],
@@ -58,24 +56,6 @@ def library(workspace: Workspace, cli: CliRunner) -> Workspace:
     return workspace
 
 
-@pytest.fixture
-def app(workspace: Workspace) -> Iterator[Flask]:
-    app = create_app({"DATABASE_URL": workspace.url, "SECRET_KEY": "test-secret",
-                      "TESTING": True})
-    yield app
-    app.extensions["blocks"].close()
-
-
-@pytest.fixture
-def api(app: Flask) -> FlaskClient:
-    """An API client with an admin's bearer token."""
-    accounts = app.extensions["blocks"].accounts
-    token = accounts.issue_token(accounts.create_user("root", roles=["admin"]))
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return client
-
-
 def test_the_plugin_is_listed_disabled_then_enabled_with_checked_settings(
         workspace: Workspace, cli: CliRunner) -> None:
     listed = cli.invoke(main, ["plugin", "list"])
@@ -92,13 +72,13 @@ def test_the_plugin_is_listed_disabled_then_enabled_with_checked_settings(
                      re.MULTILINE)
 
 
-def test_a_rating_is_validated_and_stored(library: Workspace, api: FlaskClient) -> None:
-    refused = api.post("/api/v1/records/book", json={"title": "Dune", "rating": 6})
+def test_a_rating_is_validated_and_stored(library: Workspace, client: FlaskClient) -> None:
+    refused = client.post("/api/v1/records/book", json={"title": "Dune", "rating": 6})
     assert refused.status_code == 422
     assert set(refused.get_json()["errors"]) == {"rating"}
     assert library.query("book").count().value == 0
 
-    stored = api.post("/api/v1/records/book", json={"title": "Dune", "rating": 4})
+    stored = client.post("/api/v1/records/book", json={"title": "Dune", "rating": 4})
     assert stored.status_code == 201
     assert library.records.get("book", stored.get_json()["id"])["rating"] == 4
 
@@ -142,13 +122,13 @@ def test_the_stamp_action_sets_the_greeting_in_an_automation(library: Workspace)
 
 
 def test_the_summary_route_answers_what_the_caller_may_read(library: Workspace,
-                                                            api: FlaskClient) -> None:
+                                                            client: FlaskClient) -> None:
     for rating in (2, 5, 5, None):
         library.records.create("book", {"title": "t", "rating": rating})
-    answer = api.get(SUMMARY + "book")
+    answer = client.get(SUMMARY + "book")
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert answer.get_json() == {"entity": "book", "count": 4, "average": {"rating": 4.0}}
-    assert api.get(SUMMARY + "nothing").status_code == 404
+    assert client.get(SUMMARY + "nothing").status_code == 404
 
 
 def test_the_panel_list_and_form_show_and_take_stars(library: Workspace, app: Flask) -> None:
@@ -174,8 +154,8 @@ def test_the_panel_list_and_form_show_and_take_stars(library: Workspace, app: Fl
 
 
 def test_a_failing_hook_rolls_the_write_back_and_names_the_plugin(
-        library: Workspace, api: FlaskClient) -> None:
-    failed = api.post("/api/v1/records/book", json={"title": "explode", "rating": 3})
+        library: Workspace, client: FlaskClient) -> None:
+    failed = client.post("/api/v1/records/book", json={"title": "explode", "rating": 3})
     assert failed.status_code == 500
     assert "example" in json.dumps(failed.get_json())
     with pytest.raises(PluginFailed) as raised:
@@ -185,13 +165,13 @@ def test_a_failing_hook_rolls_the_write_back_and_names_the_plugin(
 
 
 def test_a_disabled_plugin_is_silent(workspace: Workspace, cli: CliRunner,
-                                     api: FlaskClient) -> None:
+                                     client: FlaskClient) -> None:
     # On an entity without a rating: a published field of the plugin's type would need
     # the plugin to stay enabled.
     enable(cli, workspace)
     workspace.metadata.create(MEMO)
     workspace.metadata.publish()
-    assert api.get(SUMMARY + "memo").get_json() == {"entity": "memo", "count": 0,
+    assert client.get(SUMMARY + "memo").get_json() == {"entity": "memo", "count": 0,
                                                     "average": {}}
     with pytest.raises(PluginFailed):
         workspace.records.create("memo", {"title": "explode"})
@@ -199,7 +179,7 @@ def test_a_disabled_plugin_is_silent(workspace: Workspace, cli: CliRunner,
     done = cli.invoke(main, ["plugin", "disable", "example"])
     assert done.exit_code == 0, done.output
     assert workspace.plugins.enabled() == frozenset()
-    assert api.get(SUMMARY + "memo").status_code == 404
+    assert client.get(SUMMARY + "memo").status_code == 404
     assert workspace.records.create("memo", {"title": "explode"})["title"] == "explode"
     assert "stamp" not in workspace.actions and "stars" not in workspace.rule_functions
     with pytest.raises(DefinitionError) as unknown:
